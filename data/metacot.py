@@ -1,0 +1,158 @@
+"""The Meta-CoT chain of thought: a typed record, its training text, and the parser back.
+
+A Meta-CoT decomposes an edit into a *triplet* (task, target, required understanding ability) and walks it in three
+steps: (1) meta-task summary over the five meta-tasks, (2) task thinking, (3) target traversal, one line per target.
+Target lines may carry a bounding box (``[x0, y0, x1, y1]``, integers in 0..1000 of the image size), which is how
+grounding enters the CoT and how a user edits the reasoning by hand.
+
+The rendered text is what the model writes inside ``<think> ... </think>`` before editing; ``parse_metacot`` reads
+any text in that layout back (also when the user edited it), and raises ``MetaCoTParseError`` on malformed text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+META_TASKS: tuple[str, ...] = ("Addition", "Deletion", "Replacement", "Camera Motion", "Position Change")
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+Box = tuple[int, int, int, int]
+
+
+class MetaCoTParseError(ValueError):
+    """The text is not a Meta-CoT in the layout of ``MetaCoT.render``."""
+
+
+@dataclass
+class TargetStep:
+    """One line of step 3: which meta-task is applied to which target, and how."""
+
+    target: str
+    meta_task: str
+    operation: str
+    box: Box | None = None
+
+    def __post_init__(self) -> None:
+        if self.meta_task not in META_TASKS:
+            raise MetaCoTParseError(f"unknown meta-task {self.meta_task!r}; expected one of {', '.join(META_TASKS)}")
+        if self.box is not None:
+            if len(self.box) != 4 or not all(0 <= v <= 1000 for v in self.box):
+                raise MetaCoTParseError(f"box {self.box} must be 4 integers in 0..1000")
+            if self.box[0] > self.box[2] or self.box[1] > self.box[3]:
+                raise MetaCoTParseError(f"box {self.box} must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1")
+
+
+@dataclass
+class MetaCoT:
+    task: str
+    target: str
+    ability: str
+    meta_tasks: list[str]
+    summary: str
+    task_thinking: str
+    traversal: list[TargetStep] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.meta_tasks:
+            raise MetaCoTParseError("a Meta-CoT names at least one meta-task")
+        unknown = [m for m in self.meta_tasks if m not in META_TASKS]
+        if unknown:
+            raise MetaCoTParseError(f"unknown meta-task(s) {unknown}; expected among {', '.join(META_TASKS)}")
+        for name in ("task", "target", "ability"):
+            if not getattr(self, name).strip():
+                raise MetaCoTParseError(f"the triplet field {name!r} is empty")
+
+    def render(self, with_think_tags: bool = True) -> str:
+        lines = [
+            f"Task: {self.task}",
+            f"Target: {self.target}",
+            f"Understanding ability: {self.ability}",
+            f"Step 1 - Meta-task summary: {' + '.join(self.meta_tasks)}. {self.summary}".rstrip(),
+            f"Step 2 - Task thinking: {self.task_thinking}",
+            "Step 3 - Target traversal:",
+        ]
+        for step in self.traversal:
+            box = "" if step.box is None else " [" + ", ".join(str(v) for v in step.box) + "]"
+            lines.append(f"- {step.target}{box} | {step.meta_task} | {step.operation}")
+        body = "\n".join(lines)
+        return f"{THINK_OPEN}\n{body}\n{THINK_CLOSE}" if with_think_tags else body
+
+    def to_dict(self) -> dict:
+        return {
+            "task": self.task,
+            "target": self.target,
+            "ability": self.ability,
+            "meta_tasks": list(self.meta_tasks),
+            "summary": self.summary,
+            "task_thinking": self.task_thinking,
+            "traversal": [
+                {"target": s.target, "meta_task": s.meta_task, "operation": s.operation,
+                 "box": None if s.box is None else list(s.box)}
+                for s in self.traversal
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MetaCoT":
+        try:
+            traversal = [
+                TargetStep(s["target"], s["meta_task"], s["operation"], None if s.get("box") is None else tuple(s["box"]))
+                for s in d.get("traversal", [])
+            ]
+            return cls(d["task"], d["target"], d["ability"], list(d["meta_tasks"]), d.get("summary", ""),
+                       d.get("task_thinking", ""), traversal)
+        except (KeyError, TypeError) as e:
+            raise MetaCoTParseError(f"Meta-CoT record is missing or has a bad field: {e}") from e
+
+
+_FIELD = {
+    "task": re.compile(r"^Task:\s*(.*)$", re.M),
+    "target": re.compile(r"^Target:\s*(.*)$", re.M),
+    "ability": re.compile(r"^Understanding ability:\s*(.*)$", re.M),
+    "step1": re.compile(r"^Step 1 - Meta-task summary:\s*(.*)$", re.M),
+    "step2": re.compile(r"^Step 2 - Task thinking:\s*(.*)$", re.M),
+}
+_TARGET_LINE = re.compile(r"^-\s*(?P<target>.+?)(?:\s*\[(?P<box>[\d,\s]+)\])?\s*\|\s*(?P<meta>[^|]+?)\s*\|\s*(?P<op>.*)$")
+
+
+def strip_think_tags(text: str) -> str:
+    """The text between the first ``<think>`` and the following ``</think>`` (the whole text if untagged)."""
+    start = text.find(THINK_OPEN)
+    if start >= 0:
+        text = text[start + len(THINK_OPEN):]
+        end = text.find(THINK_CLOSE)
+        if end < 0:
+            raise MetaCoTParseError("'<think>' is never closed by '</think>'")
+        text = text[:end]
+    return text.strip()
+
+
+def parse_metacot(text: str) -> MetaCoT:
+    body = strip_think_tags(text)
+    found = {}
+    for name, pattern in _FIELD.items():
+        m = pattern.search(body)
+        if m is None:
+            raise MetaCoTParseError(f"missing the line '{pattern.pattern[2:].split(':')[0]}: ...'")
+        found[name] = m.group(1).strip()
+    head, _, summary = found["step1"].partition(".")
+    meta_tasks = [m.strip() for m in head.split("+") if m.strip()]
+    _, sep, after = body.partition("Step 3 - Target traversal:")
+    if not sep:
+        raise MetaCoTParseError("missing the line 'Step 3 - Target traversal:'")
+    traversal = []
+    for line in after.strip().splitlines():
+        m = _TARGET_LINE.match(line.strip())
+        if m is None:
+            raise MetaCoTParseError(f"bad target line {line!r}; expected '- TARGET [x0, y0, x1, y1] | META-TASK | OPERATION'")
+        box = None
+        if m.group("box"):
+            try:
+                box = tuple(int(v) for v in m.group("box").split(","))
+            except ValueError as e:
+                raise MetaCoTParseError(f"bad box in {line!r}") from e
+        traversal.append(TargetStep(m.group("target").strip(), m.group("meta").strip(), m.group("op").strip(), box))
+    return MetaCoT(found["task"], found["target"], found["ability"], meta_tasks, summary.strip(), found["step2"],
+                   traversal)
