@@ -1,0 +1,167 @@
+"""Packed attention: one entry point, three backends (flash-attn varlen, torch flex_attention, plain SDPA).
+
+A packed call attends queries ``q [Lq, Hq, D]`` to keys ``k, v [Lk, Hkv, D]``. Tokens are grouped into documents
+(training samples, or one context per CFG branch at inference); a document's tokens are contiguous in both q and k.
+Inside a document, key tokens belong to *splits* (segments) with a mode:
+
+- ``causal``: a query sees its own split causally and every earlier split;
+- ``full``: a query sees its whole split and every earlier split;
+- ``noise``: like ``full``, but no token outside the split may see it (noised latents must not leak).
+
+Every query is also a key (its own key is at ``q_to_k[i]``), so one rule covers training (q == k) and cached
+inference (keys = cache + the new block). With the causal diagonal aligned to the end of the document this is the
+official model's convention.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+MODES = ("causal", "full", "noise")
+BACKENDS = ("auto", "flash", "flex", "sdpa")
+
+
+@dataclass
+class AttentionLayout:
+    k_doc: torch.Tensor  # [Lk] int64 document id of each key
+    k_split: torch.Tensor  # [Lk] int64 split id, increasing inside a document
+    k_causal: torch.Tensor  # [Lk] bool: the key's split is causal
+    k_noise: torch.Tensor  # [Lk] bool: the key's split is a noise split
+    q_to_k: torch.Tensor  # [Lq] int64 index of each query's own key
+    cu_q: torch.Tensor  # [n_docs + 1] int32 cumulative query lengths
+    cu_k: torch.Tensor  # [n_docs + 1] int32 cumulative key lengths
+    max_q: int
+    max_k: int
+    # "causal" / "full" when every document is one query split on top of visible earlier keys (flash-attn can run it).
+    uniform_mode: str | None
+
+    @property
+    def num_docs(self) -> int:
+        return self.cu_q.numel() - 1
+
+    def to(self, device: torch.device | str) -> "AttentionLayout":
+        moved = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in self.__dict__.items()}
+        return AttentionLayout(**moved)
+
+    @classmethod
+    def from_splits(
+        cls, sample_lens: list[int], split_lens: list[int], attn_modes: list[str], device: torch.device | str = "cpu"
+    ) -> "AttentionLayout":
+        """Self-attention over a packed training sequence (q == k). ``split_lens``/``attn_modes`` are flattened."""
+        if sum(split_lens) != sum(sample_lens):
+            raise ValueError(f"split lengths sum to {sum(split_lens)} but sample lengths to {sum(sample_lens)}")
+        bad = [m for m in attn_modes if m not in MODES]
+        if bad:
+            raise ValueError(f"unknown attention mode(s) {bad}; expected {MODES}")
+        split_sizes = torch.tensor(split_lens, dtype=torch.long)
+        split_doc, doc, filled = [], 0, 0
+        for n in split_lens:
+            while filled >= sample_lens[doc]:
+                doc, filled = doc + 1, 0
+            split_doc.append(doc)
+            filled += n
+        k_split = torch.repeat_interleave(torch.arange(len(split_lens)), split_sizes)
+        k_doc = torch.repeat_interleave(torch.tensor(split_doc, dtype=torch.long), split_sizes)
+        modes = list(attn_modes)
+        k_causal = torch.repeat_interleave(torch.tensor([m == "causal" for m in modes]), split_sizes)
+        k_noise = torch.repeat_interleave(torch.tensor([m == "noise" for m in modes]), split_sizes)
+        cu = F.pad(torch.tensor(sample_lens, dtype=torch.int32).cumsum(0, dtype=torch.int32), (1, 0))
+        single_split = len(split_lens) == len(sample_lens) and len(set(modes)) == 1
+        uniform = ("causal" if modes[0] == "causal" else "full") if single_split else None
+        length = sum(sample_lens)
+        return cls(k_doc, k_split, k_causal, k_noise, torch.arange(length), cu, cu.clone(), max(sample_lens),
+                   max(sample_lens), uniform).to(device)
+
+    @classmethod
+    def for_cached_queries(
+        cls, cache_lens: list[int], query_lens: list[int], causal: bool, device: torch.device | str = "cpu"
+    ) -> "AttentionLayout":
+        """One new block per document on top of its cache. Keys are laid out [cache_0, block_0, cache_1, ...]."""
+        key_lens = [c + q for c, q in zip(cache_lens, query_lens)]
+        k_doc = torch.repeat_interleave(torch.arange(len(key_lens)), torch.tensor(key_lens))
+        k_split = torch.cat([torch.cat([torch.zeros(c, dtype=torch.long), torch.ones(q, dtype=torch.long)])
+                             for c, q in zip(cache_lens, query_lens)])
+        k_causal = (k_split == 1) & causal
+        starts = F.pad(torch.tensor(key_lens).cumsum(0), (1, 0))[:-1]
+        q_to_k = torch.cat([s + c + torch.arange(q) for s, c, q in zip(starts.tolist(), cache_lens, query_lens)])
+        cu_q = F.pad(torch.tensor(query_lens, dtype=torch.int32).cumsum(0, dtype=torch.int32), (1, 0))
+        cu_k = F.pad(torch.tensor(key_lens, dtype=torch.int32).cumsum(0, dtype=torch.int32), (1, 0))
+        return cls(k_doc, k_split, k_causal, torch.zeros_like(k_causal), q_to_k, cu_q, cu_k, max(query_lens),
+                   max(key_lens), "causal" if causal else "full").to(device)
+
+    def visible(self, q_idx: torch.Tensor, kv_idx: torch.Tensor) -> torch.Tensor:
+        """Boolean mask: query ``q_idx`` may attend key ``kv_idx`` (broadcasting index tensors)."""
+        qk = self.q_to_k[q_idx]
+        same_doc = self.k_doc[qk] == self.k_doc[kv_idx]
+        earlier = (self.k_split[kv_idx] < self.k_split[qk]) & ~self.k_noise[kv_idx]
+        same_split = (self.k_split[kv_idx] == self.k_split[qk]) & (~self.k_causal[qk] | (kv_idx <= qk))
+        return same_doc & (earlier | same_split)
+
+
+@lru_cache(maxsize=1)
+def flash_attn_available() -> bool:
+    return importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
+
+
+def resolve_backend(backend: str, layout: AttentionLayout, device: torch.device) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "flash" and (layout.uniform_mode is None or not flash_attn_available()):
+        raise ValueError("the flash backend needs flash-attn on CUDA and one split per document; use 'flex' or 'sdpa'")
+    if backend != "auto":
+        return backend
+    if device.type == "cuda" and layout.uniform_mode is not None and flash_attn_available():
+        return "flash"
+    return "sdpa"
+
+
+def packed_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float, backend: str = "auto"
+) -> torch.Tensor:
+    """q [Lq, Hq, D], k/v [Lk, Hkv, D] -> [Lq, Hq, D]. Grouped-query attention when Hq > Hkv."""
+    backend = resolve_backend(backend, layout, q.device)
+    if backend == "flash":
+        return _flash(q, k, v, layout, scale)
+    if backend == "flex":
+        return _flex(q, k, v, layout, scale)
+    return _sdpa(q, k, v, layout, scale)
+
+
+def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
+    cu_q, cu_k = layout.cu_q.tolist(), layout.cu_k.tolist()
+    gqa = q.shape[1] != k.shape[1]
+    outs = []
+    for d in range(layout.num_docs):
+        q_idx = torch.arange(cu_q[d], cu_q[d + 1], device=q.device)
+        k_idx = torch.arange(cu_k[d], cu_k[d + 1], device=q.device)
+        mask = layout.visible(q_idx[:, None], k_idx[None, :])  # [lq, lk]
+        qd, kd, vd = (t.transpose(0, 1)[None] for t in (q[q_idx], k[k_idx], v[k_idx]))  # [1, H, L, D]
+        attn_mask = None if bool(mask.all()) else mask
+        out = F.scaled_dot_product_attention(qd, kd, vd, attn_mask=attn_mask, scale=scale, enable_gqa=gqa)
+        outs.append(out[0].transpose(0, 1))
+    return torch.cat(outs, dim=0)
+
+
+def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        return layout.visible(q_idx, kv_idx)
+
+    block_mask = create_block_mask(mask_mod, None, None, q.shape[0], k.shape[0], device=q.device)
+    out = flex_attention(q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
+                         block_mask=block_mask, scale=scale, enable_gqa=q.shape[1] != k.shape[1])
+    return out[0].transpose(0, 1)
+
+
+def _flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
+    from flash_attn import flash_attn_varlen_func
+
+    # flash-attn aligns the causal diagonal to the bottom-right, as the cached layout needs.
+    return flash_attn_varlen_func(q, k, v, layout.cu_q, layout.cu_k, layout.max_q, layout.max_k,
+                                  softmax_scale=scale, causal=layout.uniform_mode == "causal")

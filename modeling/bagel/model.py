@@ -1,0 +1,198 @@
+"""BAGEL: a Qwen2 MoT LLM that reads text, SigLIP ViT tokens and FLUX latent tokens in one packed sequence.
+
+``forward_train`` computes per-token cross-entropy and per-token flow-matching velocity error on a packed batch.
+The inference primitives (``prefill_*``, ``decode_logits``, ``predict_velocity``) extend or query key/value caches of
+contexts; ``inference/`` composes them into understanding, thinking and editing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from modeling.diffusion.schedule import training_timesteps
+from modeling.vit.siglip_navit import SiglipNaViT
+
+from .attention import AttentionLayout
+from .config import BagelConfig
+from .embeddings import MLPConnector, PositionEmbedding, TimestepEmbedder
+from .kv_cache import KVCache, LayerKV, pack_contexts, split_new_kv
+from .language_model import Qwen2MoTForCausalLM
+from .latents import grid_position_ids, patchify_latent
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    bos: int  # <|im_start|>, opens every text block
+    eos: int  # <|im_end|>, closes every text block
+    start_of_image: int  # <|vision_start|>
+    end_of_image: int  # <|vision_end|>
+
+
+QWEN25_SPECIAL_TOKENS = SpecialTokens(bos=151644, eos=151645, start_of_image=151652, end_of_image=151653)
+
+
+@dataclass
+class TrainLosses:
+    ce: torch.Tensor  # [n_ce] per-token cross-entropy
+    mse: torch.Tensor  # [n_mse, patch_latent_dim] per-element squared velocity error
+
+
+class Bagel(nn.Module):
+    def __init__(self, config: BagelConfig, special_tokens: SpecialTokens = QWEN25_SPECIAL_TOKENS,
+                 attn_backend: str = "auto"):
+        super().__init__()
+        self.config, self.special_tokens = config, special_tokens
+        llm, vit, args = config.llm, config.vit, config.bagel
+        hidden, latent_dim = llm.hidden_size, config.patch_latent_dim
+        self.language_model = Qwen2MoTForCausalLM(llm, attn_backend)
+        self.time_embedder = TimestepEmbedder(hidden)
+        self.vae2llm = nn.Linear(latent_dim, hidden)
+        self.llm2vae = nn.Linear(hidden, latent_dim)
+        self.latent_pos_embed = PositionEmbedding(args.max_latent_size, hidden)
+        self.vit_model = SiglipNaViT(vit, attn_backend)
+        self.connector = MLPConnector(vit.hidden_size, hidden, args.connector_act)
+        self.vit_pos_embed = PositionEmbedding(args.vit_max_num_patch_per_side, hidden)
+
+    # ----------------------------------------------------------------------------------------------- embeddings
+    def embed_text(self, ids: torch.Tensor) -> torch.Tensor:  # [n] -> [n, hidden]
+        return self.language_model.model.embed_tokens(ids)
+
+    def embed_vit(self, patches: torch.Tensor, position_ids: torch.Tensor, seqlens: list[int]) -> torch.Tensor:
+        """Packed ViT patches [N, 3*14*14] -> LLM tokens [N, hidden]."""
+        features = self.vit_model(patches, position_ids, seqlens)
+        return self.connector(features) + self.vit_pos_embed(position_ids)
+
+    def embed_latents(self, x_t: torch.Tensor, t: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        """Latent tokens [N, 64] at times t [N] -> LLM tokens [N, hidden] (clean tokens use t = 0)."""
+        x_t = x_t.to(self.vae2llm.weight.dtype)
+        return self.vae2llm(x_t) + self.time_embedder(t) + self.latent_pos_embed(position_ids)
+
+    # ------------------------------------------------------------------------------------------------- training
+    def forward_train(self, batch: dict) -> TrainLosses:
+        """One packed batch (keys as the official packed dataset emits, plus ``padded_latent``) -> per-token losses.
+
+        ``noise`` [N_vae, 64] may be given (reference checks); otherwise it is drawn with ``torch.randn``.
+        """
+        dev = self.vae2llm.weight.device
+        length = int(batch["sequence_length"])
+        seq = torch.zeros(length, self.config.llm.hidden_size, device=dev, dtype=self.vae2llm.weight.dtype)
+        seq[batch["packed_text_indexes"]] = self.embed_text(batch["packed_text_ids"]).to(seq.dtype)
+
+        vit_idx = batch.get("packed_vit_token_indexes")
+        if vit_idx is not None and vit_idx.numel():
+            seqlens = [int(n) for n in batch["vit_token_seqlens"]]
+            seq[vit_idx] = self.embed_vit(batch["packed_vit_tokens"], batch["packed_vit_position_ids"], seqlens).to(seq.dtype)
+
+        vae_idx, mse = batch.get("packed_vae_token_indexes"), None
+        if vae_idx is not None and vae_idx.numel():
+            patch = self.config.bagel.latent_patch_size
+            x0 = torch.cat([patchify_latent(lat[:, :h * patch, :w * patch], patch)
+                            for lat, (h, w) in zip(batch["padded_latent"], batch["patchified_vae_latent_shapes"])])
+            noise = batch.get("noise")
+            noise = torch.randn_like(x0) if noise is None else noise.to(x0)
+            t = training_timesteps(batch["packed_timesteps"].to(x0.dtype), self.config.bagel.timestep_shift)
+            x_t = (1 - t[:, None]) * x0 + t[:, None] * noise
+            seq[vae_idx] = self.embed_latents(x_t, t, batch["packed_latent_position_ids"]).to(seq.dtype)
+
+        layout = AttentionLayout.from_splits(list(batch["sample_lens"]), list(batch["split_lens"]),
+                                             list(batch["attn_modes"]), dev)
+        hidden, _ = self.language_model.model(seq, batch["packed_position_ids"], layout, vae_idx)
+
+        if vae_idx is not None and vae_idx.numel():
+            noised = t > 0
+            pred = self.llm2vae(hidden[batch["mse_loss_indexes"]])
+            mse = (pred - (noise - x0)[noised].to(pred.dtype)) ** 2
+        else:
+            mse = hidden.new_zeros(0, self.config.patch_latent_dim)
+        ce_idx = batch.get("ce_loss_indexes")
+        if ce_idx is not None and ce_idx.numel():
+            logits = self.language_model.lm_head(hidden[ce_idx])
+            ce = F.cross_entropy(logits.float(), batch["packed_label_ids"], reduction="none")
+        else:
+            ce = hidden.new_zeros(0)
+        return TrainLosses(ce=ce, mse=mse)
+
+    # ------------------------------------------------------------------------------------------------ inference
+    def _run_blocks(self, caches: list[KVCache], embeds: torch.Tensor, query_lens: list[int], position_ids: torch.Tensor,
+                    gen_indexes: torch.Tensor | None, causal: bool) -> tuple[torch.Tensor, list[list[LayerKV]]]:
+        """Run one block per context (packed along dim 0) against the contexts' caches."""
+        llm = self.config.llm
+        head_dim = llm.hidden_size // llm.num_attention_heads
+        w = self.vae2llm.weight
+        packed = pack_contexts(caches, query_lens, causal, llm.num_hidden_layers, (llm.num_key_value_heads, head_dim),
+                               w.dtype, w.device)
+        hidden, new_kv = self.language_model.model(embeds.to(w.dtype), position_ids, packed.layout, gen_indexes,
+                                                   packed.buffers, packed.insert_idx)
+        return hidden, split_new_kv(new_kv, query_lens)
+
+    @staticmethod
+    def _extended(cache: KVCache, new: list[LayerKV], positions_used: int) -> KVCache:
+        out = cache.clone()
+        out.extend(new)
+        out.next_position += positions_used
+        return out
+
+    def _image_block(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[n, hidden] -> [n + 2, hidden] wrapped in start/end-of-image markers."""
+        marks = self.embed_text(torch.tensor([self.special_tokens.start_of_image, self.special_tokens.end_of_image],
+                                             device=tokens.device)).to(tokens.dtype)
+        return torch.cat([marks[:1], tokens, marks[1:]])
+
+    @torch.no_grad()
+    def prefill_text(self, cache: KVCache, ids: torch.Tensor) -> KVCache:
+        """Append a text block (ids already wrapped in bos/eos by the caller): causal, one position per token."""
+        n = ids.numel()
+        pos = cache.next_position + torch.arange(n, device=ids.device)
+        _, new = self._run_blocks([cache], self.embed_text(ids), [n], pos, None, causal=True)
+        return self._extended(cache, new[0], n)
+
+    @torch.no_grad()
+    def prefill_vit(self, cache: KVCache, patches: torch.Tensor, grid_hw: tuple[int, int]) -> KVCache:
+        """Append an image as ViT tokens: [soi] + h*w tokens + [eoi], full attention, one RoPE position."""
+        pos_ids = grid_position_ids(*grid_hw, self.config.bagel.vit_max_num_patch_per_side, patches.device)
+        block = self._image_block(self.embed_vit(patches, pos_ids, [patches.shape[0]]))
+        pos = torch.full((block.shape[0],), cache.next_position, device=patches.device)
+        _, new = self._run_blocks([cache], block, [block.shape[0]], pos, None, causal=False)
+        return self._extended(cache, new[0], 1)
+
+    @torch.no_grad()
+    def prefill_vae(self, cache: KVCache, latent: torch.Tensor) -> KVCache:
+        """Append a clean latent [C, 2h, 2w] as generation tokens (time embedding of t = 0), one RoPE position."""
+        patch = self.config.bagel.latent_patch_size
+        h, w = latent.shape[1] // patch, latent.shape[2] // patch
+        tokens = patchify_latent(latent, patch)
+        pos_ids = grid_position_ids(h, w, self.config.bagel.max_latent_size, latent.device)
+        block = self._image_block(self.embed_latents(tokens, torch.zeros(h * w, device=latent.device), pos_ids))
+        pos = torch.full((block.shape[0],), cache.next_position, device=latent.device)
+        gen = torch.arange(1, h * w + 1, device=latent.device)
+        _, new = self._run_blocks([cache], block, [block.shape[0]], pos, gen, causal=False)
+        return self._extended(cache, new[0], 1)
+
+    @torch.no_grad()
+    def decode_logits(self, cache: KVCache, ids: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
+        """Feed ``ids`` [n] at the next positions (causal) -> logits [n, vocab] and the extended cache."""
+        n = ids.numel()
+        pos = cache.next_position + torch.arange(n, device=ids.device)
+        hidden, new = self._run_blocks([cache], self.embed_text(ids), [n], pos, None, causal=True)
+        return self.language_model.lm_head(hidden), self._extended(cache, new[0], n)
+
+    @torch.no_grad()
+    def predict_velocity(self, caches: list[KVCache], x_t: torch.Tensor, t: torch.Tensor,
+                         grid_hw: tuple[int, int]) -> torch.Tensor:
+        """Velocity of latent tokens x_t [N, 64] at time t (scalar) given each context -> [n_contexts, N, 64].
+
+        Each context sees the block [soi] + latent tokens + [eoi] at its own next position (not cached)."""
+        h, w = grid_hw
+        n_ctx, n_tok = len(caches), x_t.shape[0]
+        pos_ids = grid_position_ids(h, w, self.config.bagel.max_latent_size, x_t.device)
+        block = self._image_block(self.embed_latents(x_t, t.reshape(1).expand(n_tok), pos_ids))
+        q = block.shape[0]
+        embeds = block.repeat(n_ctx, 1)
+        pos = torch.cat([torch.full((q,), c.next_position, device=x_t.device) for c in caches])
+        gen = torch.cat([d * q + torch.arange(1, n_tok + 1, device=x_t.device) for d in range(n_ctx)])
+        hidden, _ = self._run_blocks(caches, embeds, [q] * n_ctx, pos, gen, causal=False)
+        return self.llm2vae(hidden[gen]).reshape(n_ctx, n_tok, -1)
