@@ -47,14 +47,24 @@ class PackingConfig:
     vit_max_num_patch_per_side: int = 70
     vae_downsample: int = 16  # AE downsample 8 x latent patch 2: pixels per latent token side
     max_latent_size: int = 64  # the released 7B's latent position table side
-    text_cond_dropout: float = 0.1
-    vit_cond_dropout: float = 0.3
-    vae_cond_dropout: float = 0.3
     ce_length_weighting: bool = True  # the original's len2weight 'square': 1/sqrt(segment length)
 
-    def without_dropout(self) -> "PackingConfig":
-        return PackingConfig(self.vit_patch_size, self.vit_max_num_patch_per_side, self.vae_downsample,
-                             self.max_latent_size, 0.0, 0.0, 0.0, self.ce_length_weighting)
+
+@dataclass(frozen=True)
+class ConditionDropout:
+    """Probabilities of dropping a droppable text / ViT / clean-VAE condition (defaults: the official recipe)."""
+
+    text: float = 0.1
+    vit: float = 0.3
+    vae: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("text", "vit", "vae"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"condition dropout {name}={getattr(self, name)} must be in [0, 1]")
+
+
+NO_DROPOUT = ConditionDropout(0.0, 0.0, 0.0)
 
 
 class BatchPacker:
@@ -160,19 +170,18 @@ class BatchPacker:
         self.attn_modes.append("noise" if seg.noised else "full")
         return position if seg.noised else position + 1
 
-    def add(self, sample: PackableSample) -> int:
+    def add(self, sample: PackableSample, dropout: ConditionDropout = NO_DROPOUT) -> int:
         """Appends one sample; returns its packed length (after condition dropout)."""
         start, position = self.length, 0
-        cfg = self.config
         for seg in sample.segments:
             if isinstance(seg, TextSegment):
-                if not self._dropped(seg.droppable, cfg.text_cond_dropout):
+                if not self._dropped(seg.droppable, dropout.text):
                     position = self._add_text(seg, position)
             elif isinstance(seg, VitImageSegment):
-                dropped = self._dropped(seg.droppable, cfg.vit_cond_dropout)
+                dropped = self._dropped(seg.droppable, dropout.vit)
                 position = position + 1 if dropped else self._add_vit(seg, position)
             elif isinstance(seg, VaeImageSegment):
-                dropped = self._dropped(seg.droppable, cfg.vae_cond_dropout)
+                dropped = self._dropped(seg.droppable, dropout.vae)
                 position = position + 1 if dropped else self._add_vae(seg, position)
             else:
                 raise TypeError(f"unknown segment type {type(seg).__name__}")
@@ -231,9 +240,9 @@ def _pad_images(images: list[torch.Tensor]) -> torch.Tensor:
 
 
 def pack_samples(samples: list[PackableSample], special: SpecialTokens, config: PackingConfig,
-                 rng: np.random.Generator) -> dict:
+                 rng: np.random.Generator, dropout: ConditionDropout = NO_DROPOUT) -> dict:
     """Convenience: pack a fixed list of samples into one batch."""
     packer = BatchPacker(special, config, rng)
     for sample in samples:
-        packer.add(sample)
+        packer.add(sample, dropout)
     return packer.build()

@@ -37,6 +37,8 @@ class SampleError(Exception):
 
 
 def decode_image(data: Any, column: str) -> Image.Image:
+    if isinstance(data, dict):  # a Hugging Face `datasets` Image struct {'bytes', 'path'}
+        data = data.get("bytes")
     if data is None or (isinstance(data, (bytes, bytearray)) and len(data) == 0):
         raise SampleError("missing_field", f"no {column}")
     if not isinstance(data, (bytes, bytearray)):

@@ -52,8 +52,7 @@ def packed() -> tuple[dict, list]:
     special = SpecialTokens.from_dict(json.loads((TINY / "special_token_ids.json").read_text()))
     bagel = json.loads((TINY / "bagel_config.json").read_text())
     config = PackingConfig(vit_patch_size=14, vit_max_num_patch_per_side=bagel["vit_max_num_patch_per_side"],
-                           vae_downsample=8 * bagel["latent_patch_size"], max_latent_size=bagel["max_latent_size"],
-                           ).without_dropout()
+                           vae_downsample=8 * bagel["latent_patch_size"], max_latent_size=bagel["max_latent_size"])
     renderer = SampleRenderer(tokenizer, ImageTransform(48, 32, 16), ImageTransform(56, 28, 14))
     samples = [renderer.render(row, "fixture") for row in _rows()]
     return pack_samples(samples, special, config, np.random.default_rng(0)), samples

@@ -1,0 +1,1 @@
+"""Row sources (parquet shards, JSONL + image folders) and the deterministic sharded stream over them."""
