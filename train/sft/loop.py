@@ -1,0 +1,165 @@
+"""The SFT training loop: set up sharding, optimizer, EMA and resume, then step, log, checkpoint and export."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+
+from train.common.checkpoint import CheckpointManager, broadcast_object, latest_checkpoint
+from train.common.config import save_config, to_dict, to_yaml
+from train.common.distributed import DistInfo, all_reduce_sum
+from train.common.ema import EMA
+from train.common.flops import peak_flops, training_flops
+from train.common.lr_schedule import lr_at_step, set_lr
+from train.common.metrics import MetricsLogger
+from train.common.nan_guard import NanGuard, TrainingDiverged
+from train.common.parallelize import ParallelPlan, build_mesh, parallelize
+from train.common.rng import seed_everything
+from train.sft.components import TrainComponents
+from train.sft.config import SFTConfig
+from train.sft.export import export_run
+from train.sft.freezing import apply_freezing
+from train.sft.loss import LossSums
+from train.sft.step import StepResult, train_step
+
+StepCallback = Callable[[int, StepResult], None]
+
+
+@dataclass
+class RunSummary:
+    start_step: int
+    final_step: int
+    losses: dict[int, float] = field(default_factory=dict)  # step -> global loss
+    skipped_steps: int = 0
+
+
+def _window_scalars(sums: LossSums, prefix: str = "") -> dict[str, float]:
+    out = {}
+    ce, n_ce, mse, n_mse = sums.totals
+    if n_ce:
+        out[f"{prefix}ce"] = ce / n_ce
+    if n_mse:
+        out[f"{prefix}mse"] = mse / n_mse
+    return out
+
+
+def _gather_group_sums(sums: LossSums) -> LossSums:
+    """Merge every rank's per-dataset sums (small dicts; only on log steps)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return sums
+    gathered: list[dict] = [None] * dist.get_world_size()  # type: ignore[list-item]
+    dist.all_gather_object(gathered, dict(sums.groups))
+    merged = LossSums()
+    for groups in gathered:
+        merged.add(LossSums(totals=[0.0] * 4, groups=groups))
+    return merged
+
+
+def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
+            on_step: StepCallback | None = None) -> RunSummary:
+    """Train until ``cfg.train.total_steps``; resumes from the newest complete checkpoint when one exists."""
+    device, rank, world = dist_info.device, dist_info.rank, dist_info.world_size
+    seed_everything(cfg.train.seed + rank)
+    model = parts.model
+    trainable_counts = apply_freezing(model, und=cfg.model.freeze_und, gen=cfg.model.freeze_gen,
+                                      vit=cfg.model.freeze_vit, connector=cfg.model.freeze_connector)
+    plan = ParallelPlan(block_lists=parts.block_lists, param_dtype=cfg.parallel.param_dtype,
+                        reduce_dtype=cfg.parallel.reduce_dtype,
+                        activation_checkpointing=cfg.parallel.activation_checkpointing,
+                        ac_every=cfg.parallel.ac_every, compile_blocks=cfg.parallel.compile_blocks,
+                        shard_group_size=cfg.parallel.shard_group_size)
+    parallelize(model, plan, build_mesh(device.type, world, cfg.parallel.shard_group_size))
+    named_trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    o = cfg.optim
+    optimizer = torch.optim.AdamW(list(named_trainable.values()), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
+                                  weight_decay=o.weight_decay, foreach=True)
+    ema = EMA(named_trainable, cfg.train.ema_decay)
+    guard = NanGuard(cfg.train.max_consecutive_bad_steps)
+    ckpt = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.checkpoint.keep_last, rank, world)
+
+    start_step = 0
+    resume_path = broadcast_object(latest_checkpoint(ckpt.root) if cfg.checkpoint.resume else None)
+    if resume_path is not None:
+        state, data_state = ckpt.load(resume_path, model, optimizer, ema,
+                                      restore_data=not cfg.checkpoint.restart_data_stream)
+        start_step = state.step
+        guard.load_state_dict(state.extra["nan_guard"])
+        if data_state is not None:
+            parts.data.load_state_dict(data_state)
+
+    logger = MetricsLogger(enabled=dist_info.is_main, log_dir=os.path.join(cfg.output_dir, "logs"),
+                           total_steps=cfg.train.total_steps, start_step=start_step,
+                           tensorboard=cfg.logging.tensorboard, wandb_project=cfg.logging.wandb_project,
+                           run_name=cfg.logging.run_name, config=to_dict(cfg))
+    logger.message(f"config:\n{to_yaml(cfg)}")
+    logger.message(f"world size {world}, trainable parameters per group: {trainable_counts}"
+                   + (f"; resumed from {resume_path} at step {start_step}" if resume_path else ""))
+
+    def save(step: int) -> None:
+        ckpt.save(step, model, optimizer, ema, parts.data.state_dict(),
+                  extra={"nan_guard": guard.state_dict()}, config_writer=lambda path: save_config(cfg, path))
+
+    def export(step: int, final: bool = False) -> None:
+        if parts.export is None:
+            return
+        out = os.path.join(cfg.output_dir, "export", "final" if final else f"step_{step:08d}")
+        export_run(model, ema, out, cfg.checkpoint.export_dtype, dist_info.is_main, parts.export)
+        logger.message(f"exported EMA weights to {out}")
+
+    summary = RunSummary(start_step=start_step, final_step=start_step)
+    peak = peak_flops(device)
+    window = LossSums()
+    window_tokens, window_flops, window_start = 0.0, 0.0, time.perf_counter()
+    data_iter = iter(parts.data)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for step in range(start_step, cfg.train.total_steps):
+        set_lr(optimizer, lr_at_step(step, lr=o.lr, min_lr=o.min_lr, warmup_steps=o.warmup_steps,
+                                     total_steps=cfg.train.total_steps, schedule=o.schedule))
+        micro = [next(data_iter) for _ in range(cfg.train.grad_accum_steps)]
+        if parts.widths is not None:
+            window_flops += sum(training_flops(b, parts.widths) for b in micro)
+        result = train_step(model, optimizer, ema, guard, micro, device=device, world_size=world,
+                            encode_images=parts.encode_images, ce_weight=cfg.loss.ce_weight,
+                            mse_weight=cfg.loss.mse_weight, grad_clip=o.grad_clip)
+        done = step + 1
+        summary.final_step, summary.losses[done] = done, result.loss
+        window.add(result.sums)
+        window_tokens += result.tokens
+        logger.step()
+        if not result.applied:
+            logger.message(f"step {done}: non-finite loss {result.loss} or grad norm {result.grad_norm}; update "
+                           f"skipped ({guard.consecutive} in a row, {guard.skipped_total} in total)")
+        if on_step is not None:
+            on_step(done, result)
+        if guard.should_stop:
+            save(done)
+            raise TrainingDiverged(guard.stop_message(done))
+        if done % cfg.logging.every == 0 or done == cfg.train.total_steps:
+            elapsed = time.perf_counter() - window_start
+            scalars = {"loss": result.loss, "grad_norm": result.grad_norm, "lr": optimizer.param_groups[0]["lr"],
+                       "tokens_per_s": window_tokens / elapsed, "skipped_steps": float(guard.skipped_total)}
+            scalars.update(_window_scalars(window))
+            for name, values in sorted(_gather_group_sums(window).groups.items()):
+                scalars.update(_window_scalars(LossSums(totals=values), prefix=f"{name}/"))
+            if peak is not None and window_flops:
+                (global_flops,) = all_reduce_sum([window_flops], device)
+                scalars["mfu"] = global_flops / (elapsed * world * peak)
+            if device.type == "cuda":
+                scalars["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+            logger.log(done, scalars)
+            window, window_tokens, window_flops, window_start = LossSums(), 0.0, 0.0, time.perf_counter()
+        if done % cfg.checkpoint.every == 0 or done == cfg.train.total_steps:
+            save(done)
+        if cfg.checkpoint.export_every and done % cfg.checkpoint.export_every == 0:
+            export(done)
+    if summary.final_step == cfg.train.total_steps:
+        export(summary.final_step, final=True)
+    summary.skipped_steps = guard.skipped_total
+    logger.close()
+    return summary

@@ -1,0 +1,82 @@
+"""One optimizer step: micro-batches -> token-mean loss -> backward -> clip -> NaN guard -> AdamW -> EMA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.distributed.tensor import DTensor
+
+from train.common.distributed import all_reduce_sum
+from train.common.ema import EMA
+from train.common.nan_guard import NanGuard
+from train.sft.loss import LossSums, loss_sums, micro_batch_loss
+
+
+@dataclass
+class StepResult:
+    loss: float            # global token-mean objective of the step
+    ce: float              # global CE token mean (nan when the step had no CE tokens)
+    mse: float
+    grad_norm: float
+    applied: bool          # False when the NaN guard skipped the update
+    tokens: float          # packed tokens over all ranks and micro-batches
+    sums: LossSums         # this rank's per-group sums (for per-dataset logging)
+
+
+def prepare_batch(batch: dict[str, Any], device: torch.device,
+                  encode_images: Callable[[torch.Tensor], torch.Tensor] | None) -> dict[str, Any]:
+    """Move tensors to ``device``; VAE-encode ``padded_images`` into ``padded_latent`` without gradients."""
+    out = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    if encode_images is not None and "padded_images" in out:
+        with torch.no_grad():
+            out["padded_latent"] = encode_images(out.pop("padded_images"))
+    return out
+
+
+def _grad_norm(params: list[nn.Parameter], max_norm: float) -> float:
+    grads = [p for p in params if p.grad is not None]
+    if max_norm > 0:
+        norm = torch.nn.utils.clip_grad_norm_(grads, max_norm, foreach=True)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in grads], foreach=True)
+    if isinstance(norm, DTensor):
+        norm = norm.full_tensor()
+    return float(norm)
+
+
+def _safe_div(a: float, b: float) -> float:
+    return a / b if b > 0 else float("nan")
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None, guard: NanGuard,
+               micro_batches: list[dict[str, Any]], *, device: torch.device, world_size: int,
+               encode_images: Callable[[torch.Tensor], torch.Tensor] | None, ce_weight: float, mse_weight: float,
+               grad_clip: float) -> StepResult:
+    n_ce = sum(len(b["ce_loss_indexes"]) for b in micro_batches)
+    n_mse = sum(len(b["mse_loss_indexes"]) for b in micro_batches)
+    n_tokens = sum(int(b["sequence_length"]) for b in micro_batches)
+    global_ce, global_mse, global_tokens = all_reduce_sum([n_ce, n_mse, n_tokens], device)
+    sums = LossSums()
+    for raw in micro_batches:
+        batch = prepare_batch(raw, device, encode_images)
+        losses = model.forward_train(batch)
+        loss = micro_batch_loss(losses.ce, losses.mse, global_ce_tokens=global_ce, global_mse_tokens=global_mse,
+                                ce_weight=ce_weight, mse_weight=mse_weight, world_size=world_size)
+        loss.backward()
+        sums.add(loss_sums(losses.ce, losses.mse, batch))
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    grad_norm = _grad_norm(params, grad_clip)
+    ce_sum, mse_sum = all_reduce_sum([sums.totals[0], sums.totals[2]], device)
+    ce_mean, mse_mean = _safe_div(ce_sum, global_ce), _safe_div(mse_sum, global_mse)
+    total = (ce_weight * ce_mean if global_ce else 0.0) + (mse_weight * mse_mean if global_mse else 0.0)
+    applied = guard.check(total, grad_norm)
+    if applied:
+        optimizer.step()
+        if ema is not None:
+            ema.update()
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(loss=total, ce=ce_mean, mse=mse_mean, grad_norm=grad_norm, applied=applied,
+                      tokens=global_tokens, sums=sums)
