@@ -13,7 +13,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from modeling.bagel.loader import BagelBundle
+from modeling.bagel.config import config_from_reference_json
+from modeling.bagel.loader import BagelBundle, build_bagel
+from modeling.bagel.state_dict_adapter import model_shapes
+from modeling.vae.autoencoder import official_ae_shapes
 
 SINGLE_PASS_TOL = 1e-4
 TRAJECTORY_TOL = 1e-3
@@ -124,3 +127,25 @@ def run_train_forward_case(bundle: BagelBundle, case_dir: Path) -> list[Check]:
 
 
 MODEL_CASES = {"vae": run_vae_case, "vit": run_vit_case, "train_forward": run_train_forward_case}
+
+
+def key_list_differences(keys_json: Path, configs_json: Path) -> tuple[int, list[str]]:
+    """Build the full model on the meta device from ``configs_json`` and compare every checkpoint file's keys and
+    shapes with ``keys_json``. Returns (number of keys compared, differences)."""
+    reference = json.loads(Path(keys_json).read_text())
+    config = config_from_reference_json(configs_json)
+    ours = {"ema.safetensors": model_shapes(build_bagel(config, "meta")),
+            "ae.safetensors": official_ae_shapes(config.ae)}
+    diffs, compared = [], 0
+    for file_name, entry in reference.items():
+        if file_name not in ours:
+            diffs.append(f"{file_name}: no such file in the model")
+            continue
+        expected = {k: tuple(v) for k, v in entry["keys"].items()}
+        got = ours[file_name]
+        compared += len(expected)
+        diffs += [f"{file_name}: missing {k} {expected[k]}" for k in sorted(set(expected) - set(got))]
+        diffs += [f"{file_name}: unexpected {k} {got[k]}" for k in sorted(set(got) - set(expected))]
+        diffs += [f"{file_name}: {k} has shape {got[k]}, expected {expected[k]}"
+                  for k in sorted(set(got) & set(expected)) if got[k] != expected[k]]
+    return compared, diffs

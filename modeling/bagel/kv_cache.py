@@ -1,13 +1,17 @@
 """Key/value caches of inference contexts, and packing several contexts into one attention call.
 
-A context (one conversation, or one CFG branch) keeps per layer the keys/values of everything prefilled so far and
-its next RoPE position. ``pack_contexts`` lays several contexts out as ``[cache_0, slots_0, cache_1, slots_1, ...]``
-so that one forward runs a new block for each of them (the CFG branches of a denoising step, say).
+A context (one conversation, or one CFG branch) keeps per layer a preallocated key/value store, the number of cached
+tokens and its next RoPE position. A new block's keys are written in place into the free slots after ``length``;
+the block is committed by advancing ``length`` (a velocity query is not committed, so its slots are scratch).
+``fork`` copies a context, so branches never write into each other's storage.
+
+``pack_contexts`` lays several contexts out as ``[cache_0, slots_0, cache_1, slots_1, ...]`` for one batched call
+(the CFG branches of a denoising step); the packed store is built once and reused for every step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -20,57 +24,72 @@ class LayerKV:
     values: torch.Tensor  # [L, Hkv, D]
 
 
-@dataclass
 class KVCache:
-    layers: list[LayerKV] = field(default_factory=list)  # empty until the first prefill
-    length: int = 0  # cached tokens
-    next_position: int = 0  # RoPE position of the next block
+    def __init__(self, num_layers: int, kv_shape: tuple[int, int], dtype: torch.dtype, device: torch.device | str,
+                 capacity: int = 256):
+        self.num_layers, self.kv_shape, self.dtype, self.device = num_layers, kv_shape, dtype, torch.device(device)
+        self.layers = [self._empty(capacity) for _ in range(num_layers)]
+        self.length = 0  # cached tokens
+        self.next_position = 0  # RoPE position of the next block
 
-    def clone(self) -> "KVCache":
-        """A shallow copy: tensors are shared (never modified in place), so forks of a context are cheap."""
-        return KVCache(list(self.layers), self.length, self.next_position)
+    def _empty(self, capacity: int) -> LayerKV:
+        shape = (capacity, *self.kv_shape)
+        return LayerKV(torch.empty(shape, dtype=self.dtype, device=self.device),
+                       torch.empty(shape, dtype=self.dtype, device=self.device))
 
-    def extend(self, new: list[LayerKV]) -> None:
-        if not self.layers:
-            self.layers = list(new)
-        else:
-            self.layers = [LayerKV(torch.cat([old.keys, n.keys]), torch.cat([old.values, n.values]))
-                           for old, n in zip(self.layers, new)]
-        self.length += new[0].keys.shape[0]
+    @property
+    def capacity(self) -> int:
+        return self.layers[0].keys.shape[0]
+
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` more tokens (grows geometrically, copying the cached part once)."""
+        need = self.length + extra
+        if need <= self.capacity:
+            return
+        grown = []
+        for kv in self.layers:
+            new = self._empty(max(need, 2 * self.capacity))
+            new.keys[: self.length] = kv.keys[: self.length]
+            new.values[: self.length] = kv.values[: self.length]
+            grown.append(new)
+        self.layers = grown
+
+    def with_slots(self, extra: int) -> tuple[list[LayerKV], torch.Tensor]:
+        """Views [0, length + extra) of every layer's store and the slot indexes [extra] of the new block."""
+        self.reserve(extra)
+        end = self.length + extra
+        views = [LayerKV(kv.keys[:end], kv.values[:end]) for kv in self.layers]
+        return views, torch.arange(self.length, end, device=self.device)
+
+    def commit(self, tokens: int, positions: int) -> None:
+        self.length += tokens
+        self.next_position += positions
+
+    def fork(self, extra_capacity: int = 256) -> "KVCache":
+        """An independent copy (a CFG branch, or a scratch context for decoding)."""
+        out = KVCache(self.num_layers, self.kv_shape, self.dtype, self.device, self.length + extra_capacity)
+        for src, dst in zip(self.layers, out.layers):
+            dst.keys[: self.length] = src.keys[: self.length]
+            dst.values[: self.length] = src.values[: self.length]
+        out.length, out.next_position = self.length, self.next_position
+        return out
 
 
 @dataclass
 class PackedContexts:
-    buffers: list[LayerKV] | None  # per layer [sum(cache + query), Hkv, D]; None when every cache is empty
-    insert_idx: torch.Tensor  # [sum(query)] where each new key goes
+    buffers: list[LayerKV]  # per layer [sum(cache + query), Hkv, D]
+    insert_idx: torch.Tensor  # [sum(query)] slots of the new keys
     layout: AttentionLayout
 
 
-def pack_contexts(
-    caches: list[KVCache], query_lens: list[int], causal: bool, num_layers: int, kv_shape: tuple[int, int],
-    dtype: torch.dtype, device: torch.device,
-) -> PackedContexts:
-    """Buffers holding each context's cache followed by free slots for its new block."""
-    cache_lens = [c.length for c in caches]
-    layout = AttentionLayout.for_cached_queries(cache_lens, query_lens, causal, device)
-    insert_idx = layout.q_to_k
-    if sum(cache_lens) == 0:
-        return PackedContexts(None, insert_idx, layout)
+def pack_contexts(caches: list[KVCache], query_lens: list[int], causal: bool) -> PackedContexts:
+    """A packed store holding each context's cache followed by free slots for its new block."""
+    layout = AttentionLayout.for_cached_queries([c.length for c in caches], query_lens, causal, caches[0].device)
     buffers = []
-    for i in range(num_layers):
-        parts_k, parts_v = [], []
+    for i in range(caches[0].num_layers):
+        keys, values = [], []
         for c, q in zip(caches, query_lens):
-            if c.length:
-                parts_k.append(c.layers[i].keys)
-                parts_v.append(c.layers[i].values)
-            free = torch.empty((q, *kv_shape), dtype=dtype, device=device)
-            parts_k.append(free)
-            parts_v.append(free)
-        buffers.append(LayerKV(torch.cat(parts_k), torch.cat(parts_v)))
-    return PackedContexts(buffers, insert_idx, layout)
-
-
-def split_new_kv(new_kv: list[LayerKV], query_lens: list[int]) -> list[list[LayerKV]]:
-    """Per context, the keys/values its block produced (to extend its cache)."""
-    per_layer = [(kv.keys.split(query_lens), kv.values.split(query_lens)) for kv in new_kv]
-    return [[LayerKV(ks[d], vs[d]) for ks, vs in per_layer] for d in range(len(query_lens))]
+            keys += [c.layers[i].keys[: c.length], c.layers[i].keys.new_empty((q, *c.kv_shape))]
+            values += [c.layers[i].values[: c.length], c.layers[i].values.new_empty((q, *c.kv_shape))]
+        buffers.append(LayerKV(torch.cat(keys), torch.cat(values)))
+    return PackedContexts(buffers, layout.q_to_k, layout)

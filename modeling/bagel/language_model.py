@@ -28,19 +28,17 @@ class Qwen2MoTModel(nn.Module):
         position_ids: torch.Tensor,  # [Lq] RoPE positions
         layout: AttentionLayout,
         gen_indexes: torch.Tensor | None = None,  # [L_gen] positions routed to the generation expert
-        past: list[LayerKV] | None = None,  # per layer: buffers holding the cached keys plus free slots
+        past: list[LayerKV] | None = None,  # per layer: stores holding the cached keys plus free slots
         insert_idx: torch.Tensor | None = None,  # [Lq] slots of the new keys in each buffer
-    ) -> tuple[torch.Tensor, list[LayerKV]]:
-        """Returns the final-normed hidden states [Lq, hidden] and each layer's new keys/values."""
+    ) -> torch.Tensor:
+        """-> final-normed hidden states [Lq, hidden]; with ``past`` the block's keys/values are stored in place."""
         routing = ExpertRouting.from_gen_indexes(x.shape[0], gen_indexes)
         cos, sin = self.rotary_emb(x, position_ids[None])
         rope = (cos[0], sin[0])
-        new_kv = []
         for i, layer in enumerate(self.layers):
             buffer = None if past is None else (past[i].keys, past[i].values)
-            x, k, v = layer(x, rope, routing, layout, buffer, insert_idx)
-            new_kv.append(LayerKV(k, v))
-        return routing.apply(x, self.norm, self.norm_moe_gen), new_kv
+            x = layer(x, rope, routing, layout, buffer, insert_idx)
+        return routing.apply(x, self.norm, self.norm_moe_gen)
 
 
 class Qwen2MoTForCausalLM(nn.Module):

@@ -19,7 +19,7 @@ from modeling.vit.siglip_navit import SiglipNaViT
 from .attention import AttentionLayout
 from .config import BagelConfig
 from .embeddings import MLPConnector, PositionEmbedding, TimestepEmbedder
-from .kv_cache import KVCache, LayerKV, pack_contexts, split_new_kv
+from .kv_cache import KVCache, LayerKV, pack_contexts
 from .language_model import Qwen2MoTForCausalLM
 from .latents import grid_position_ids, patchify_latent
 
@@ -33,6 +33,20 @@ class SpecialTokens:
 
 
 QWEN25_SPECIAL_TOKENS = SpecialTokens(bos=151644, eos=151645, start_of_image=151652, end_of_image=151653)
+
+
+@dataclass
+class ImageQueryPlan:
+    """The query block of a denoising step in each context, laid out once and reused for every step."""
+
+    grid_hw: tuple[int, int]  # latent token grid
+    latent_position_ids: torch.Tensor  # [N] row * max_latent_size + col
+    position_ids: torch.Tensor  # [n_ctx * (N + 2)] RoPE positions (one per context)
+    gen_indexes: torch.Tensor  # [n_ctx * N] packed query rows of the latent tokens
+    cache_lens: list[int]
+    store: list[LayerKV]  # per layer: the contexts' keys/values with free query slots
+    slots: torch.Tensor  # [n_ctx * (N + 2)] query slots in the store
+    layout: AttentionLayout
 
 
 @dataclass
@@ -100,7 +114,7 @@ class Bagel(nn.Module):
 
         layout = AttentionLayout.from_splits(list(batch["sample_lens"]), list(batch["split_lens"]),
                                              list(batch["attn_modes"]), dev)
-        hidden, _ = self.language_model.model(seq, batch["packed_position_ids"], layout, vae_idx)
+        hidden = self.language_model.model(seq, batch["packed_position_ids"], layout, vae_idx)
 
         if vae_idx is not None and vae_idx.numel():
             noised = t > 0
@@ -117,24 +131,19 @@ class Bagel(nn.Module):
         return TrainLosses(ce=ce, mse=mse)
 
     # ------------------------------------------------------------------------------------------------ inference
-    def _run_blocks(self, caches: list[KVCache], embeds: torch.Tensor, query_lens: list[int], position_ids: torch.Tensor,
-                    gen_indexes: torch.Tensor | None, causal: bool) -> tuple[torch.Tensor, list[list[LayerKV]]]:
-        """Run one block per context (packed along dim 0) against the contexts' caches."""
-        llm = self.config.llm
+    def new_cache(self, capacity: int = 256) -> KVCache:
+        llm, w = self.config.llm, self.vae2llm.weight
         head_dim = llm.hidden_size // llm.num_attention_heads
-        w = self.vae2llm.weight
-        packed = pack_contexts(caches, query_lens, causal, llm.num_hidden_layers, (llm.num_key_value_heads, head_dim),
-                               w.dtype, w.device)
-        hidden, new_kv = self.language_model.model(embeds.to(w.dtype), position_ids, packed.layout, gen_indexes,
-                                                   packed.buffers, packed.insert_idx)
-        return hidden, split_new_kv(new_kv, query_lens)
+        return KVCache(llm.num_hidden_layers, (llm.num_key_value_heads, head_dim), w.dtype, w.device, capacity)
 
-    @staticmethod
-    def _extended(cache: KVCache, new: list[LayerKV], positions_used: int) -> KVCache:
-        out = cache.clone()
-        out.extend(new)
-        out.next_position += positions_used
-        return out
+    def _run_block(self, cache: KVCache, embeds: torch.Tensor, position_ids: torch.Tensor,
+                   gen_indexes: torch.Tensor | None, causal: bool) -> torch.Tensor:
+        """Run one block [n, hidden] on top of ``cache``; its keys land in the cache's free slots (not committed)."""
+        n = embeds.shape[0]
+        store, slots = cache.with_slots(n)
+        layout = AttentionLayout.for_cached_queries([cache.length], [n], causal, cache.device)
+        return self.language_model.model(embeds.to(self.vae2llm.weight.dtype), position_ids, layout, gen_indexes,
+                                         store, slots)
 
     def _image_block(self, tokens: torch.Tensor) -> torch.Tensor:
         """[n, hidden] -> [n + 2, hidden] wrapped in start/end-of-image markers."""
@@ -143,56 +152,69 @@ class Bagel(nn.Module):
         return torch.cat([marks[:1], tokens, marks[1:]])
 
     @torch.no_grad()
-    def prefill_text(self, cache: KVCache, ids: torch.Tensor) -> KVCache:
+    def prefill_text(self, cache: KVCache, ids: torch.Tensor) -> None:
         """Append a text block (ids already wrapped in bos/eos by the caller): causal, one position per token."""
         n = ids.numel()
-        pos = cache.next_position + torch.arange(n, device=ids.device)
-        _, new = self._run_blocks([cache], self.embed_text(ids), [n], pos, None, causal=True)
-        return self._extended(cache, new[0], n)
+        self._run_block(cache, self.embed_text(ids), cache.next_position + torch.arange(n, device=ids.device), None,
+                        causal=True)
+        cache.commit(n, n)
 
     @torch.no_grad()
-    def prefill_vit(self, cache: KVCache, patches: torch.Tensor, grid_hw: tuple[int, int]) -> KVCache:
+    def prefill_vit(self, cache: KVCache, patches: torch.Tensor, grid_hw: tuple[int, int]) -> None:
         """Append an image as ViT tokens: [soi] + h*w tokens + [eoi], full attention, one RoPE position."""
         pos_ids = grid_position_ids(*grid_hw, self.config.bagel.vit_max_num_patch_per_side, patches.device)
         block = self._image_block(self.embed_vit(patches, pos_ids, [patches.shape[0]]))
         pos = torch.full((block.shape[0],), cache.next_position, device=patches.device)
-        _, new = self._run_blocks([cache], block, [block.shape[0]], pos, None, causal=False)
-        return self._extended(cache, new[0], 1)
+        self._run_block(cache, block, pos, None, causal=False)
+        cache.commit(block.shape[0], 1)
 
     @torch.no_grad()
-    def prefill_vae(self, cache: KVCache, latent: torch.Tensor) -> KVCache:
+    def prefill_vae(self, cache: KVCache, latent: torch.Tensor) -> None:
         """Append a clean latent [C, 2h, 2w] as generation tokens (time embedding of t = 0), one RoPE position."""
         patch = self.config.bagel.latent_patch_size
         h, w = latent.shape[1] // patch, latent.shape[2] // patch
-        tokens = patchify_latent(latent, patch)
         pos_ids = grid_position_ids(h, w, self.config.bagel.max_latent_size, latent.device)
-        block = self._image_block(self.embed_latents(tokens, torch.zeros(h * w, device=latent.device), pos_ids))
+        tokens = self.embed_latents(patchify_latent(latent, patch), torch.zeros(h * w, device=latent.device), pos_ids)
+        block = self._image_block(tokens)
         pos = torch.full((block.shape[0],), cache.next_position, device=latent.device)
-        gen = torch.arange(1, h * w + 1, device=latent.device)
-        _, new = self._run_blocks([cache], block, [block.shape[0]], pos, gen, causal=False)
-        return self._extended(cache, new[0], 1)
+        self._run_block(cache, block, pos, torch.arange(1, h * w + 1, device=latent.device), causal=False)
+        cache.commit(block.shape[0], 1)
 
     @torch.no_grad()
-    def decode_logits(self, cache: KVCache, ids: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
-        """Feed ``ids`` [n] at the next positions (causal) -> logits [n, vocab] and the extended cache."""
+    def decode_logits(self, cache: KVCache, ids: torch.Tensor) -> torch.Tensor:
+        """Feed ``ids`` [n] at the next positions (causal, committed) -> logits [n, vocab]."""
         n = ids.numel()
-        pos = cache.next_position + torch.arange(n, device=ids.device)
-        hidden, new = self._run_blocks([cache], self.embed_text(ids), [n], pos, None, causal=True)
-        return self.language_model.lm_head(hidden), self._extended(cache, new[0], n)
+        hidden = self._run_block(cache, self.embed_text(ids), cache.next_position + torch.arange(n, device=ids.device),
+                                 None, causal=True)
+        cache.commit(n, n)
+        return self.language_model.lm_head(hidden)
+
+    def plan_image_query(self, caches: list[KVCache], grid_hw: tuple[int, int]) -> ImageQueryPlan:
+        """Prepare the block [soi] + h*w latent tokens + [eoi] against each context, for every denoising step.
+
+        One context queries its own cache's free slots; several are packed into one store, built once."""
+        h, w = grid_hw
+        dev, n_tok = caches[0].device, h * w
+        q = n_tok + 2
+        if len(caches) == 1:
+            store, slots = caches[0].with_slots(q)
+            layout = AttentionLayout.for_cached_queries([caches[0].length], [q], False, dev)
+        else:
+            packed = pack_contexts(caches, [q] * len(caches), causal=False)
+            store, slots, layout = packed.buffers, packed.insert_idx, packed.layout
+        return ImageQueryPlan(
+            grid_hw=grid_hw,
+            latent_position_ids=grid_position_ids(h, w, self.config.bagel.max_latent_size, dev),
+            position_ids=torch.cat([torch.full((q,), c.next_position, device=dev) for c in caches]),
+            gen_indexes=torch.cat([d * q + torch.arange(1, n_tok + 1, device=dev) for d in range(len(caches))]),
+            cache_lens=[c.length for c in caches], store=store, slots=slots, layout=layout)
 
     @torch.no_grad()
-    def predict_velocity(self, caches: list[KVCache], x_t: torch.Tensor, t: torch.Tensor,
-                         grid_hw: tuple[int, int]) -> torch.Tensor:
-        """Velocity of latent tokens x_t [N, 64] at time t (scalar) given each context -> [n_contexts, N, 64].
-
-        Each context sees the block [soi] + latent tokens + [eoi] at its own next position (not cached)."""
-        h, w = grid_hw
-        n_ctx, n_tok = len(caches), x_t.shape[0]
-        pos_ids = grid_position_ids(h, w, self.config.bagel.max_latent_size, x_t.device)
-        block = self._image_block(self.embed_latents(x_t, t.reshape(1).expand(n_tok), pos_ids))
-        q = block.shape[0]
-        embeds = block.repeat(n_ctx, 1)
-        pos = torch.cat([torch.full((q,), c.next_position, device=x_t.device) for c in caches])
-        gen = torch.cat([d * q + torch.arange(1, n_tok + 1, device=x_t.device) for d in range(n_ctx)])
-        hidden, _ = self._run_blocks(caches, embeds, [q] * n_ctx, pos, gen, causal=False)
-        return self.llm2vae(hidden[gen]).reshape(n_ctx, n_tok, -1)
+    def predict_velocity(self, plan: ImageQueryPlan, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Velocity of latent tokens x_t [N, 64] at time t (scalar) in each planned context -> [n_contexts, N, 64]."""
+        n_ctx, n_tok = len(plan.cache_lens), x_t.shape[0]
+        tokens = self.embed_latents(x_t, t.reshape(1).expand(n_tok).to(x_t.device), plan.latent_position_ids)
+        embeds = self._image_block(tokens).repeat(n_ctx, 1)
+        hidden = self.language_model.model(embeds.to(self.vae2llm.weight.dtype), plan.position_ids, plan.layout,
+                                           plan.gen_indexes, plan.store, plan.slots)
+        return self.llm2vae(hidden[plan.gen_indexes]).reshape(n_ctx, n_tok, -1)

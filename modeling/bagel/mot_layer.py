@@ -78,20 +78,18 @@ class MoTAttention(nn.Module):
         layout: AttentionLayout,
         kv_buffer: tuple[torch.Tensor, torch.Tensor] | None = None,  # [Lk, Hkv, D] with free slots for the new keys
         insert_idx: torch.Tensor | None = None,  # [Lq] slots of the new keys in kv_buffer
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor:
         qkv = routing.apply(x, lambda h: self._qkv(h, ""), lambda h: self._qkv(h, "_moe_gen"))
         q, k, v = qkv.split([self.num_heads, self.num_kv_heads, self.num_kv_heads], dim=1)
         cos, sin = rope
         q, k = apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1)
-        if kv_buffer is None:
-            k_all, v_all = k, v
-        else:
-            k_all = kv_buffer[0].index_copy(0, insert_idx, k.to(kv_buffer[0].dtype))
-            v_all = kv_buffer[1].index_copy(0, insert_idx, v.to(kv_buffer[1].dtype))
-        out = packed_attention(q, k_all, v_all, layout, self.scale, self.attn_backend)  # [Lq, Hq, D]
+        if kv_buffer is not None:  # inference: write the block's keys into its cache slots (in place)
+            kv_buffer[0].index_copy_(0, insert_idx, k.to(kv_buffer[0].dtype))
+            kv_buffer[1].index_copy_(0, insert_idx, v.to(kv_buffer[1].dtype))
+            k, v = kv_buffer
+        out = packed_attention(q, k, v, layout, self.scale, self.attn_backend)  # [Lq, Hq, D]
         out = out.reshape(x.shape[0], self.num_heads * self.head_dim)
-        out = routing.apply(out, self.o_proj, self.o_proj_moe_gen)
-        return out, k, v
+        return routing.apply(out, self.o_proj, self.o_proj_moe_gen)
 
 
 class Qwen2MoTDecoderLayer(nn.Module):
@@ -112,11 +110,10 @@ class Qwen2MoTDecoderLayer(nn.Module):
         layout: AttentionLayout,
         kv_buffer: tuple[torch.Tensor, torch.Tensor] | None = None,
         insert_idx: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns the new hidden states [Lq, hidden] and this block's keys/values [Lq, Hkv, D] for caching."""
+    ) -> torch.Tensor:
+        """[Lq, hidden] -> [Lq, hidden]; with ``kv_buffer`` the block's keys/values are stored at ``insert_idx``."""
         h = routing.apply(x, self.input_layernorm, self.input_layernorm_moe_gen)
-        h, k, v = self.self_attn(h, rope, routing, layout, kv_buffer, insert_idx)
+        h = self.self_attn(h, rope, routing, layout, kv_buffer, insert_idx)
         x = x + h
         h = routing.apply(x, self.post_attention_layernorm, self.post_attention_layernorm_moe_gen)
-        x = x + routing.apply(h, self.mlp, self.mlp_moe_gen)
-        return x, k, v
+        return x + routing.apply(h, self.mlp, self.mlp_moe_gen)
