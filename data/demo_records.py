@@ -65,3 +65,16 @@ def demo_records(n: int, kinds: tuple[str, ...] = SAMPLE_KINDS, size_range: tupl
                  seed: int = 0, image_format: str = "PNG") -> list[dict]:
     rng = np.random.default_rng(seed)
     return [demo_record(i, kinds[i % len(kinds)], rng, size_range, image_format) for i in range(n)]
+
+
+class ByteTokenizer:
+    """A dependency-free stand-in tokenizer for demos and tests: one id per UTF-8 byte (ids 0..255)."""
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids: list[int]) -> str:
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+
+BYTE_SPECIAL_TOKENS = {"bos_token_id": 256, "eos_token_id": 257, "start_of_image": 258, "end_of_image": 259}

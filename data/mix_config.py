@@ -16,12 +16,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import yaml
 
-from data.dataset_info import get_dataset, resolve
+from data.dataset_info import DatasetInfo, get_dataset, resolve
 from data.packing import ConditionDropout, PackingConfig
 from data.sources.base import expand_paths
 from data.transforms import ImageTransform
@@ -60,6 +60,8 @@ class GroupConfig:
     shuffle_seed: int
     shuffle: bool = True
     think_system_prompt: bool = True
+    # registry entries with paths resolved at parse time, so workers need no registry (or env) of their own
+    infos: dict[str, DatasetInfo] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,23 +99,27 @@ def _transform(value: Any, where: str) -> TransformSpec:
     return TransformSpec(*value)
 
 
-def _datasets(value: Any, where: str, check_paths: bool) -> dict[str, int | None]:
+def _datasets(value: Any, where: str, check_paths: bool) -> tuple[dict[str, int | None], dict[str, DatasetInfo]]:
     names = dict.fromkeys(value) if isinstance(value, list) else value
     if not isinstance(names, dict) or not names:
         raise MixConfigError(f"{where}: list the registry names, or map each to its number of samples used")
+    infos = {}
     for name, used in names.items():
         try:
             info = get_dataset(name)
         except KeyError as e:
             raise MixConfigError(f"{where}: {e.args[0]}") from e
+        info = replace(info, paths=tuple(resolve(p) for p in info.paths),
+                       image_root=resolve(info.image_root) if info.image_root else None)
+        infos[name] = info
         if used is not None and (not isinstance(used, int) or used <= 0):
             raise MixConfigError(f"{where}.{name}: number of samples used must be a positive integer or null")
         if check_paths:
             try:
-                expand_paths([resolve(p) for p in info.paths], (f".{info.format}",))
+                expand_paths(list(info.paths), (f".{info.format}",))
             except FileNotFoundError as e:
                 raise MixConfigError(f"{where}.{name}: {e} (METACOT_DATA_ROOT or the registry entry)") from e
-    return names
+    return names, infos
 
 
 def _group(name: str, spec: Any, seed: int, where: str, check_paths: bool) -> GroupConfig:
@@ -128,9 +134,11 @@ def _group(name: str, spec: Any, seed: int, where: str, check_paths: bool) -> Gr
     weight = spec["weight"]
     if not isinstance(weight, (int, float)) or weight <= 0:
         raise MixConfigError(f"{where}.weight: must be a number > 0, got {weight!r}")
+    datasets, infos = _datasets(spec["datasets"], f"{where}.datasets", check_paths)
     return GroupConfig(
         name=name,
-        datasets=_datasets(spec["datasets"], f"{where}.datasets", check_paths),
+        datasets=datasets,
+        infos=infos,
         weight=float(weight),
         vae_transform=_transform(spec["vae_transform"], f"{where}.vae_transform"),
         vit_transform=_transform(spec["vit_transform"], f"{where}.vit_transform"),

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from data.dataset_info import get_dataset, resolve
+from data.dataset_info import DatasetInfo
 from data.mix_config import GroupConfig, MixConfig
 from data.packing import BatchPacker, SpecialTokens
 from data.render import SampleError, SampleRenderer
@@ -25,13 +25,11 @@ from data.sources.parquet import ParquetSource
 from data.sources.stream import ShardedStream
 
 
-def open_source(name: str) -> Source:
-    info = get_dataset(name)
-    paths = [resolve(p) for p in info.paths]
+def open_source(info: DatasetInfo) -> Source:
+    """The reader of a registry entry (paths as given: ``parse_mix`` has resolved them)."""
     if info.format == "parquet":
-        return ParquetSource(name, paths, columns=info.columns, kind=info.kind)
-    image_root = resolve(info.image_root) if info.image_root else None
-    return JsonlSource(name, paths, image_root=image_root, columns=info.columns, kind=info.kind)
+        return ParquetSource(info.name, list(info.paths), columns=info.columns, kind=info.kind)
+    return JsonlSource(info.name, list(info.paths), image_root=info.image_root, columns=info.columns, kind=info.kind)
 
 
 class MixWorkerStream:
@@ -53,7 +51,7 @@ class MixWorkerStream:
             self.load_state(state)
 
     def _open_group(self, group: GroupConfig, worker: int, num_workers: int) -> ShardedStream:
-        sources = [open_source(name) for name in group.datasets]
+        sources = [open_source(group.infos[name]) for name in group.datasets]
         stream = ShardedStream(sources, list(group.datasets.values()), group.shuffle_seed, worker, num_workers,
                                group.shuffle)
         if worker == 0:  # listing happens on every worker; count unreadable shards once
