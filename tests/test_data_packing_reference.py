@@ -94,3 +94,18 @@ def test_sample_bookkeeping(packed: tuple[dict, list]) -> None:
     owner = batch["packed_sample_ids"]
     assert owner[batch["ce_loss_indexes"]].tolist() == [0] * 6
     assert owner[batch["mse_loss_indexes"]].tolist() == [1] * 6 + [2] * 4
+
+
+def test_reference_losses_from_our_batch(packed: tuple[dict, list]) -> None:
+    """Our batch, with the case's recorded random draws (timesteps, VAE sample, noise), gives the reference losses."""
+    from modeling.bagel.loader import load_bagel
+
+    batch = dict(packed[0])
+    ref = load_file(str(CASE / "inputs.safetensors"))
+    expected = load_file(str(CASE / "expected.safetensors"))
+    batch.update(packed_timesteps=ref["packed_timesteps"], padded_latent=ref["padded_latent"], noise=ref["noise"])
+    model = load_bagel(TINY).model.train()
+    with torch.no_grad():
+        losses = model.forward_train(batch)
+    assert torch.allclose(losses.ce, expected["ce"], atol=1e-4, rtol=0)
+    assert torch.allclose(losses.mse, expected["mse"], atol=1e-4, rtol=0)
