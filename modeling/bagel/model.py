@@ -50,6 +50,14 @@ class ImageQueryPlan:
 
 
 @dataclass
+class PackedForward:
+    hidden: torch.Tensor  # [L, hidden] final-normed hidden states of the packed sequence
+    x0: torch.Tensor | None  # [N_vae, 64] clean latent tokens
+    noise: torch.Tensor | None  # [N_vae, 64]
+    t: torch.Tensor | None  # [N_vae] shifted timesteps (0 for clean conditioning tokens)
+
+
+@dataclass
 class TrainLosses:
     ce: torch.Tensor  # [n_ce] per-token cross-entropy
     mse: torch.Tensor  # [n_mse, patch_latent_dim] per-element squared velocity error
@@ -86,22 +94,22 @@ class Bagel(nn.Module):
         return self.vae2llm(x_t) + self.time_embedder(t) + self.latent_pos_embed(position_ids)
 
     # ------------------------------------------------------------------------------------------------- training
-    def forward_train(self, batch: dict) -> TrainLosses:
-        """One packed batch (keys as the official packed dataset emits, plus ``padded_latent``) -> per-token losses.
+    def packed_forward(self, batch: dict) -> PackedForward:
+        """The LLM over one packed batch (keys as the official packed dataset emits, plus ``padded_latent``).
 
-        ``noise`` [N_vae, 64] may be given (reference checks); otherwise it is drawn with ``torch.randn``.
-        """
+        ``noise`` [N_vae, 64] may be given (reference checks); otherwise it is drawn with ``torch.randn``."""
         dev = self.vae2llm.weight.device
-        length = int(batch["sequence_length"])
-        seq = torch.zeros(length, self.config.llm.hidden_size, device=dev, dtype=self.vae2llm.weight.dtype)
+        seq = torch.zeros(int(batch["sequence_length"]), self.config.llm.hidden_size, device=dev,
+                          dtype=self.vae2llm.weight.dtype)
         seq[batch["packed_text_indexes"]] = self.embed_text(batch["packed_text_ids"]).to(seq.dtype)
 
         vit_idx = batch.get("packed_vit_token_indexes")
         if vit_idx is not None and vit_idx.numel():
             seqlens = [int(n) for n in batch["vit_token_seqlens"]]
-            seq[vit_idx] = self.embed_vit(batch["packed_vit_tokens"], batch["packed_vit_position_ids"], seqlens).to(seq.dtype)
+            vit = self.embed_vit(batch["packed_vit_tokens"], batch["packed_vit_position_ids"], seqlens)
+            seq[vit_idx] = vit.to(seq.dtype)
 
-        vae_idx, mse = batch.get("packed_vae_token_indexes"), None
+        vae_idx, x0, noise, t = batch.get("packed_vae_token_indexes"), None, None, None
         if vae_idx is not None and vae_idx.numel():
             patch = self.config.bagel.latent_patch_size
             x0 = torch.cat([patchify_latent(lat[:, :h * patch, :w * patch], patch)
@@ -111,23 +119,29 @@ class Bagel(nn.Module):
             t = training_timesteps(batch["packed_timesteps"].to(x0.dtype), self.config.bagel.timestep_shift)
             x_t = (1 - t[:, None]) * x0 + t[:, None] * noise
             seq[vae_idx] = self.embed_latents(x_t, t, batch["packed_latent_position_ids"]).to(seq.dtype)
+        else:
+            vae_idx = None
 
         layout = AttentionLayout.from_splits(list(batch["sample_lens"]), list(batch["split_lens"]),
                                              list(batch["attn_modes"]), dev)
         hidden = self.language_model.model(seq, batch["packed_position_ids"], layout, vae_idx)
+        return PackedForward(hidden, x0, noise, t)
 
-        if vae_idx is not None and vae_idx.numel():
-            noised = t > 0
-            pred = self.llm2vae(hidden[batch["mse_loss_indexes"]])
-            mse = (pred - (noise - x0)[noised].to(pred.dtype)) ** 2
+    def forward_train(self, batch: dict) -> TrainLosses:
+        """Per-token cross-entropy on ``ce_loss_indexes`` and per-element velocity error on ``mse_loss_indexes``."""
+        out = self.packed_forward(batch)
+        mse_idx, ce_idx = batch.get("mse_loss_indexes"), batch.get("ce_loss_indexes")
+        if out.t is not None and mse_idx is not None and mse_idx.numel():
+            pred = self.llm2vae(out.hidden[mse_idx])
+            target = (out.noise - out.x0)[out.t > 0]  # noised tokens, in the order of the MSE indexes
+            mse = (pred - target.to(pred.dtype)) ** 2
         else:
-            mse = hidden.new_zeros(0, self.config.patch_latent_dim)
-        ce_idx = batch.get("ce_loss_indexes")
+            mse = out.hidden.new_zeros(0, self.config.patch_latent_dim)
         if ce_idx is not None and ce_idx.numel():
-            logits = self.language_model.lm_head(hidden[ce_idx])
+            logits = self.language_model.lm_head(out.hidden[ce_idx])
             ce = F.cross_entropy(logits.float(), batch["packed_label_ids"], reduction="none")
         else:
-            ce = hidden.new_zeros(0)
+            ce = out.hidden.new_zeros(0)
         return TrainLosses(ce=ce, mse=mse)
 
     # ------------------------------------------------------------------------------------------------ inference

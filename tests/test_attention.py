@@ -1,0 +1,69 @@
+"""Packed attention: the mask rule, and agreement of the backends that run on this machine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from modeling.bagel.attention import AttentionLayout, packed_attention
+
+from tests.fixture_paths import TINY
+
+
+def test_mask_rule_reproduces_official_training_masks():
+    case_dir = TINY / "cases" / "train_forward"
+    case = json.loads((case_dir / "case.json").read_text())
+    masks = load_file(str(case_dir / "inputs.safetensors"))
+    layout = AttentionLayout.from_splits(case["sample_lens"], [n for s in case["split_lens_per_sample"] for n in s],
+                                         [m for s in case["attn_modes_per_sample"] for m in s])
+    idx = torch.arange(case["sequence_length"])
+    visible = layout.visible(idx[:, None], idx[None, :])
+    start = 0
+    for i, n in enumerate(case["sample_lens"]):
+        assert torch.equal(visible[start:start + n, start:start + n], masks[f"attention_mask_sample{i}"] == 0)
+        assert not visible[start:start + n, :start].any() and not visible[start:start + n, start + n:].any()
+        start += n
+
+
+def _dense_reference(q, k, v, layout, scale):
+    """Plain softmax attention with the rule's mask, one head group at a time (slow, obviously right)."""
+    rep = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
+    scores = torch.einsum("qhd,khd->hqk", q.double(), k.double()) * scale
+    mask = layout.visible(torch.arange(q.shape[0])[:, None], torch.arange(k.shape[0])[None, :])
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.einsum("hqk,khd->qhd", scores.softmax(-1), v.double())
+
+
+LAYOUTS = {
+    "training": lambda: AttentionLayout.from_splits([9, 7], [3, 4, 2, 5, 2], ["causal", "noise", "full", "full", "noise"]),
+    "cached_full": lambda: AttentionLayout.for_cached_queries([5, 0, 8], [4, 3, 4], causal=False),
+    "cached_causal": lambda: AttentionLayout.for_cached_queries([6, 2], [3, 1], causal=True),
+}
+
+
+@pytest.mark.parametrize("backend", ["sdpa", "flex"])
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_backends_agree_with_dense_reference(backend, name):
+    layout = LAYOUTS[name]()
+    gen = torch.Generator().manual_seed(0)
+    lk, lq = layout.k_doc.numel(), layout.q_to_k.numel()
+    q = torch.randn(lq, 4, 16, generator=gen)
+    k, v = torch.randn(lk, 2, 16, generator=gen), torch.randn(lk, 2, 16, generator=gen)
+    out = packed_attention(q, k, v, layout, 0.25, backend)
+    torch.testing.assert_close(out.double(), _dense_reference(q, k, v, layout, 0.25), atol=1e-5, rtol=1e-5)
+
+
+def test_noise_split_is_invisible_to_later_tokens():
+    layout = AttentionLayout.from_splits([6], [2, 2, 2], ["causal", "noise", "causal"])
+    seen = layout.visible(torch.arange(6)[:, None], torch.arange(6)[None, :])
+    assert not seen[4:, 2:4].any() and seen[4:, :2].all() and seen[2:4, :4].all()
+
+
+def test_flash_backend_refuses_what_it_cannot_run():
+    layout = LAYOUTS["training"]()
+    with pytest.raises(ValueError, match="flash"):
+        packed_attention(torch.zeros(16, 4, 16), torch.zeros(16, 2, 16), torch.zeros(16, 2, 16), layout, 0.25, "flash")
