@@ -29,10 +29,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def pil_to_pixels(img: Image.Image) -> torch.Tensor:
-    """uint8 RGB image -> float tensor [3, H, W] in [-1, 1]: (x / 255 - 0.5) / 0.5."""
-    array = np.asarray(to_rgb(img), dtype=np.float32)
-    pixels = torch.from_numpy(array.copy()).permute(2, 0, 1) / 255.0
-    return (pixels - 0.5) / 0.5
+    """uint8 RGB image -> float tensor [3, H, W] in [-1, 1]: (x / 255 - 0.5) / 0.5, computed as x / 127.5 - 1."""
+    array = np.asarray(to_rgb(img))
+    pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).float()  # one uint8 copy (PIL's buffer is read-only)
+    return pixels.div_(127.5).sub_(1.0)
 
 
 class ImageTransform:
