@@ -80,9 +80,20 @@ class BagelInferencer:
     def _settings(self, overrides: dict) -> InferenceSettings:
         return InferenceSettings.from_dict({**self.settings.to_dict(), **overrides}) if overrides else self.settings
 
+    def image_transforms(self, settings: InferenceSettings) -> tuple[ImageTransform, ImageTransform]:
+        """The VAE and ViT transforms, their sizes capped at what the model's position tables cover."""
+        cfg = self.bundle.config
+        vae_limit = cfg.bagel.max_latent_size * cfg.bagel.latent_patch_size * self.bundle.vae.downsample
+        vit_limit = cfg.bagel.vit_max_num_patch_per_side * cfg.vit.patch_size
+
+        def capped(spec: tuple[int, int, int], limit: int) -> ImageTransform:
+            max_size, min_size, stride = spec
+            return ImageTransform(min(max_size, limit), min(min_size, limit), stride)
+
+        return capped(settings.vae_transform, vae_limit), capped(settings.vit_transform, vit_limit)
+
     def new_contexts(self, settings: InferenceSettings, for_generation: bool) -> GuidanceContexts:
-        return GuidanceContexts(self.bundle, ImageTransform(*settings.vae_transform),
-                                ImageTransform(*settings.vit_transform), for_generation)
+        return GuidanceContexts(self.bundle, *self.image_transforms(settings), for_generation)
 
     # ----------------------------------------------------------------------------------------------------- text
     @torch.no_grad()
@@ -117,7 +128,7 @@ class BagelInferencer:
     # ---------------------------------------------------------------------------------------------------- image
     @torch.no_grad()
     def generate_image(self, contexts: GuidanceContexts, image_hw: tuple[int, int], settings: InferenceSettings,
-                       noise: NoiseSource, record: bool = False) -> GeneratedImage:
+                       noise: NoiseSource, record: bool = False, on_step=None) -> GeneratedImage:
         """Denoise h*w latent tokens (image_hw in pixels, multiples of 16) with guided Euler steps and decode."""
         stride = self.bundle.vae.downsample * self.bundle.config.bagel.latent_patch_size
         if image_hw[0] % stride or image_hw[1] % stride:
@@ -145,7 +156,7 @@ class BagelInferencer:
 
         trajectory = Trajectory() if record else None
         timesteps = sampling_timesteps(s.num_timesteps, s.timestep_shift, self.device)
-        final = euler_sample(velocity, x, timesteps, trajectory)
+        final = euler_sample(velocity, x, timesteps, trajectory, on_step)
         return GeneratedImage(tokens_to_image(self.bundle, final, grid), final, trajectory, first)
 
     # ---------------------------------------------------------------------------------------------- user tasks
@@ -159,18 +170,19 @@ class BagelInferencer:
         return contexts, inputs
 
     def edit(self, image: Image.Image, instruction: str, *, think: bool = False, seed: int = 0,
-             noise: NoiseSource | None = None, **overrides) -> EditResult:
-        """Edit ``image`` by ``instruction``; with ``think`` the model plans first and edits conditioned on it."""
+             noise: NoiseSource | None = None, on_step=None, **overrides) -> EditResult:
+        """Edit ``image`` by ``instruction``; with ``think`` the model plans first and edits conditioned on it.
+        ``on_step(step, total)`` is called after every denoising step (progress bars)."""
         if not instruction.strip():
             raise ValueError("the instruction is empty; say what to change")
-        return self._generate(image, instruction, think, seed, noise, None, overrides)
+        return self._generate(image, instruction, think, seed, noise, None, overrides, on_step)
 
     def text_to_image(self, prompt: str, height: int = 1024, width: int = 1024, *, think: bool = False, seed: int = 0,
-                      noise: NoiseSource | None = None, **overrides) -> EditResult:
+                      noise: NoiseSource | None = None, on_step=None, **overrides) -> EditResult:
         overrides.setdefault("cfg_img_scale", 1.0)
-        return self._generate(None, prompt, think, seed, noise, (height, width), overrides)
+        return self._generate(None, prompt, think, seed, noise, (height, width), overrides, on_step)
 
-    def _generate(self, image, prompt, think, seed, noise, image_hw, overrides) -> EditResult:
+    def _generate(self, image, prompt, think, seed, noise, image_hw, overrides, on_step) -> EditResult:
         settings = self._settings(overrides)
         noise = noise or NoiseSource(seed, self.device)
         timings, start = {}, time.perf_counter()
@@ -185,7 +197,7 @@ class BagelInferencer:
             timings["think_s"] = time.perf_counter() - t0
             timings["think_tokens"] = len(generated.token_ids)
         t0 = time.perf_counter()
-        out = self.generate_image(contexts, image_hw or contexts.image_hw, settings, noise)
+        out = self.generate_image(contexts, image_hw or contexts.image_hw, settings, noise, on_step=on_step)
         timings["denoise_decode_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - start
         return EditResult(out.image, think_text, timings, settings.to_dict())

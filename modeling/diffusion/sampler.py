@@ -18,7 +18,7 @@ class Trajectory:
 
 
 def euler_sample(velocity: VelocityFn, x_init: torch.Tensor, timesteps: torch.Tensor,
-                 trajectory: Trajectory | None = None) -> torch.Tensor:
+                 trajectory: Trajectory | None = None, on_step: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """x <- x - v(x, t_i) * (t_i - t_{i+1}) over the grid ``timesteps`` [S] (S - 1 steps); returns x at t_{S-1}."""
     x = x_init
     for i in range(timesteps.numel() - 1):
@@ -29,4 +29,6 @@ def euler_sample(velocity: VelocityFn, x_init: torch.Tensor, timesteps: torch.Te
             trajectory.states.append(x)
             trajectory.velocities.append(v)
         x = x - v.to(x.dtype) * dt
+        if on_step is not None:
+            on_step(i + 1, timesteps.numel() - 1)
     return x

@@ -1,0 +1,131 @@
+"""The evaluation pipeline behind ``inference/eval_benchmark.py``: generate -> score -> report, each resumable.
+
+``run_evaluation`` runs the stages asked for. Generation runs on every rank (strided shards); scoring and the report
+run on rank 0 only, after ``barrier`` (torch.distributed under torchrun). The editor is built only when some sample
+of this rank still needs generating, so a resumed or score-only run never loads the model. ``config.json`` records
+the generation settings; resuming into a folder made with other settings is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from inference.benchmark.benchmarks import bench_spec
+from inference.benchmark.editor import DEFAULT_FACTORY, Editor, build_editor
+from inference.benchmark.files import atomic_write_json, read_json
+from inference.benchmark.generate import GenOutcome, GenSettings, is_generated, run_generation, shard
+from inference.benchmark.grid import write_grids
+from inference.benchmark.judges import JudgeSettings, build_judge
+from inference.benchmark.layout import RunLayout
+from inference.benchmark.report import write_report
+from inference.benchmark.schema import load_benchmark
+from inference.benchmark.score import ScoreOutcome, run_scoring
+from inference.benchmark.scorers import build_scorer
+
+log = logging.getLogger(__name__)
+STAGES: tuple[str, ...] = ("generate", "score", "report")
+
+
+class RunConfigMismatch(ValueError):
+    """The output folder holds results made with other generation settings."""
+
+
+@dataclass
+class EvalConfig:
+    bench: str
+    bench_dir: str
+    out: str
+    model_path: str | None = None
+    stages: tuple[str, ...] = STAGES
+    generation: GenSettings = field(default_factory=GenSettings)
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
+    scorers: tuple[str, ...] = ()  # default: the benchmark's scorer for the chosen judge
+    editor_factory: str = DEFAULT_FACTORY
+    device: str = "cpu"
+    dtype: str = "bfloat16"
+    grid_per_category: int = 6
+    show_progress: bool = True
+
+    def resolved_scorers(self) -> tuple[str, ...]:
+        if self.scorers:
+            return self.scorers
+        return ("exact",) if self.judge.backend == "exact" else (bench_spec(self.bench).chat_scorer,)
+
+
+@dataclass
+class EvalResult:
+    generation: GenOutcome | None = None
+    scoring: dict[str, ScoreOutcome] = field(default_factory=dict)
+    headline: dict[str, float | None] = field(default_factory=dict)
+
+
+def _generation_identity(cfg: EvalConfig) -> dict:
+    return {"bench": cfg.bench, "bench_dir": str(Path(cfg.bench_dir).resolve()), "model_path": cfg.model_path,
+            "generation": cfg.generation.to_dict()}
+
+
+def check_run_config(layout: RunLayout, cfg: EvalConfig) -> dict:
+    """The stored run config, created on first use; raises RunConfigMismatch when generation settings differ."""
+    identity = _generation_identity(cfg)
+    stored = read_json(layout.config)
+    if stored is None:
+        stored = {**identity, "judges": {}}
+        atomic_write_json(layout.config, stored)
+        return stored
+    differing = [k for k in identity if k != "model_path" and stored.get(k) != identity[k]]
+    if cfg.model_path is not None and stored.get("model_path") not in (None, cfg.model_path):
+        differing.append("model_path")
+    if differing:
+        raise RunConfigMismatch(f"{layout.root} was made with other {', '.join(differing)} "
+                                f"(stored: {[stored.get(k) for k in differing]}); use a new --out folder")
+    if stored.get("model_path") is None and cfg.model_path is not None:
+        stored["model_path"] = cfg.model_path
+        atomic_write_json(layout.config, stored)
+    return stored
+
+
+def run_evaluation(cfg: EvalConfig, rank: int = 0, world_size: int = 1, editor: Editor | None = None,
+                   barrier: Callable[[], None] | None = None) -> EvalResult:
+    unknown = set(cfg.stages) - set(STAGES)
+    if unknown:
+        raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)}")
+    spec = bench_spec(cfg.bench)
+    bench = load_benchmark(cfg.bench_dir)
+    if bench.skipped:
+        log.warning("%d benchmark lines skipped: %s", len(bench.skipped), bench.skipped[:5])
+    layout = RunLayout(Path(cfg.out))
+    layout.root.mkdir(parents=True, exist_ok=True)
+    run_config = check_run_config(layout, cfg) if rank == 0 else None
+    result = EvalResult()
+    if "generate" in cfg.stages:
+        if barrier is not None:
+            barrier()  # rank 0 has checked/created config.json before anyone writes images
+        pending = [s for s in shard(bench.samples, rank, world_size) if not is_generated(layout, s.id)]
+        if pending and editor is None:
+            if not cfg.model_path:
+                raise ValueError(f"{len(pending)} samples still need generating; pass --model-path")
+            editor = build_editor(cfg.model_path, cfg.device, cfg.dtype, cfg.editor_factory)
+        result.generation = run_generation(editor, bench, layout, cfg.generation, rank, world_size,
+                                           cfg.show_progress) if pending else GenOutcome(
+            already_done=[s.id for s in shard(bench.samples, rank, world_size)])
+        if barrier is not None:
+            barrier()
+    if rank != 0:
+        return result
+    scorer_names = cfg.resolved_scorers()
+    if "score" in cfg.stages:
+        judge = build_judge(cfg.judge, layout.judge_cache)
+        for name in scorer_names:
+            scorer = build_scorer(name, judge, bench.judge_prompts)
+            result.scoring[name] = run_scoring(bench, layout, scorer, cfg.judge.concurrency, cfg.show_progress)
+            run_config["judges"][name] = scorer.judge_model
+        atomic_write_json(layout.config, run_config)
+    if "report" in cfg.stages:
+        report_config = {**run_config, "judge_settings": asdict(cfg.judge)}
+        aggregates = write_report(bench, layout, spec, scorer_names, report_config)
+        write_grids(bench, layout, scorer_names[0], cfg.grid_per_category)
+        result.headline = {a.scorer: getattr(a, spec.official).get("overall") for a in aggregates}
+    return result

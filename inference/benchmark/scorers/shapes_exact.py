@@ -1,0 +1,51 @@
+"""The ShapesEdit 'exact' judge: compares the edited image with the benchmark's known target scene, no VLM.
+
+Wraps ``data.shapes_edit.judge.score_edit(reference, result_image, cot_text) -> dict`` (0-10 scores, ``overall``,
+``explanation``), imported only when first used, so the other benchmarks do not need the ShapesEdit package.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+from PIL import Image
+
+from inference.benchmark.schema import BenchSample
+from inference.benchmark.scorers.base import ScoreRecord
+
+ScoreEdit = Callable[[dict, Image.Image, "str | None"], dict]
+JUDGE_MODULE = "data.shapes_edit.judge"
+
+
+def load_score_edit() -> ScoreEdit:
+    try:
+        module = importlib.import_module(JUDGE_MODULE)
+    except ImportError as e:
+        raise ImportError(f"the exact judge needs {JUDGE_MODULE}.score_edit, which could not be imported ({e})") from e
+    return module.score_edit
+
+
+class ShapesExactScorer:
+    name = "exact"
+    judge_model = JUDGE_MODULE
+
+    def __init__(self, score_edit: ScoreEdit | None = None):
+        self._score_edit = score_edit
+
+    def score(self, sample: BenchSample, source: Image.Image, edited: Image.Image,
+              cot_text: str | None) -> ScoreRecord:
+        if self._score_edit is None:
+            self._score_edit = load_score_edit()
+        if not sample.reference:
+            return ScoreRecord(sample.id, self.name, self.judge_model, "error",
+                               error="sample has no reference scene; the exact judge needs ShapesEdit samples")
+        result = self._score_edit(sample.reference, edited, cot_text)
+        overall = result.get("overall")
+        if not isinstance(overall, (int, float)) or isinstance(overall, bool):
+            return ScoreRecord(sample.id, self.name, self.judge_model, "error",
+                               error=f"score_edit returned no numeric 'overall' (keys: {sorted(result)})")
+        subscores = {k: float(v) for k, v in result.items()
+                     if k != "overall" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return ScoreRecord(sample.id, self.name, self.judge_model, "ok", overall=float(overall),
+                           subscores=subscores, explanation=str(result.get("explanation", "")), attempts=1)
