@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from data.dataset_info import DatasetInfo, register_dataset  # noqa: E402
@@ -42,6 +44,7 @@ def main() -> int:
                      "groups": {"edit": {"datasets": ["bench_edit"], "weight": 1.0,
                                          "vae_transform": [1024, 512, 16], "vit_transform": [518, 224, 14]}}})
     tokenizer, special = load_tokenizer(args.tokenizer) if args.tokenizer else (ByteTokenizer(), BYTE_SPECIAL_TOKENS)
+    torch.set_num_threads(1)  # as in a DataLoader worker, so the in-process run measures one worker's cost
     print(f"cpu cores visible: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; batches per run: {args.batches}")
     print(f"{'workers':>8}{'tokens/s':>12}{'samples/s':>11}{'batches':>9}{'tokens/batch':>14}{'tokens/cpu-s':>14}")
     for workers in args.workers:
