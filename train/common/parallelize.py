@@ -62,6 +62,10 @@ def parallelize(model: nn.Module, plan: ParallelPlan, mesh: DeviceMesh) -> nn.Mo
             # The last block's parameters are needed again right away by backward: keep them gathered.
             fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=index < len(blocks) - 1)
     fully_shard(model, mesh=mesh, mp_policy=mp)
+    if hasattr(model, "set_reduce_scatter_unused_params"):
+        # A parameter unused on one rank (e.g. the generation expert when its batch has no image target) still
+        # joins the gradient reduce-scatter with zeros, so all ranks issue the same collectives.
+        model.set_reduce_scatter_unused_params(True)
     for name in plan.forward_methods:
         if hasattr(model, name):
             register_fsdp_forward_method(model, name)

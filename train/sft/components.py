@@ -29,6 +29,8 @@ class TrainComponents:
     model: nn.Module  # ``forward_train(batch)`` returns an object with unreduced ``.ce`` [n_ce] and ``.mse`` [n_mse, C]
     data: BatchStream
     block_lists: tuple[str, ...]  # ModuleLists whose items become FSDP units / checkpointed blocks
+    # Allocates and fills the weights of a model built on the meta device, after sharding (None: already real).
+    materialize: Callable[[nn.Module, torch.device], None] | None = None
     encode_images: Callable[[torch.Tensor], torch.Tensor] | None = None  # frozen VAE: padded_images -> padded_latent
     widths: ModelWidths | None = None  # for MFU; None: not reported
     # Rank 0 only: write the official folder layout from a full state dict (module names) into a directory.

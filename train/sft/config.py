@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from train.common.config import ConfigError
+from train.sft.synthetic_data import SyntheticEditConfig
 
 DType = Literal["float32", "bfloat16"]
 
@@ -37,11 +38,13 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
+    source: Literal["mix", "synthetic_edit"] = "mix"  # synthetic_edit: the fixed benchmark workload, no files
     mix: str = ""                  # dataset mix YAML (data/configs/*.yaml)
     num_workers: int = 2           # dataloader worker processes per rank
+    synthetic: SyntheticEditConfig = field(default_factory=SyntheticEditConfig)
 
     def validate(self) -> None:
-        if not self.mix:
+        if self.source == "mix" and not self.mix:
             raise ConfigError("data.mix is empty; point it at a dataset mix YAML, e.g. data/configs/meta_cot_sft.yaml")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")

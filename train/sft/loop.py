@@ -49,14 +49,15 @@ def _window_scalars(sums: LossSums, prefix: str = "") -> dict[str, float]:
 
 
 def _gather_group_sums(sums: LossSums) -> LossSums:
-    """Merge every rank's per-dataset sums (small dicts; only on log steps)."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return sums
-    gathered: list[dict] = [None] * dist.get_world_size()  # type: ignore[list-item]
-    dist.all_gather_object(gathered, dict(sums.groups))
+    """Every rank's per-dataset sums merged, with totals over all groups (small dicts; only on log steps)."""
+    gathered = [dict(sums.groups)]
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        gathered = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, dict(sums.groups))
     merged = LossSums()
     for groups in gathered:
-        merged.add(LossSums(totals=[0.0] * 4, groups=groups))
+        for name, values in groups.items():
+            merged.add(LossSums(totals=list(values), groups={name: list(values)}))
     return merged
 
 
@@ -74,6 +75,8 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
                         ac_every=cfg.parallel.ac_every, compile_blocks=cfg.parallel.compile_blocks,
                         shard_group_size=cfg.parallel.shard_group_size)
     parallelize(model, plan, build_mesh(device.type, world, cfg.parallel.shard_group_size))
+    if parts.materialize is not None:
+        parts.materialize(model, device)
     named_trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     o = cfg.optim
     optimizer = torch.optim.AdamW(list(named_trainable.values()), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
@@ -144,8 +147,9 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
             elapsed = time.perf_counter() - window_start
             scalars = {"loss": result.loss, "grad_norm": result.grad_norm, "lr": optimizer.param_groups[0]["lr"],
                        "tokens_per_s": window_tokens / elapsed, "skipped_steps": float(guard.skipped_total)}
-            scalars.update(_window_scalars(window))
-            for name, values in sorted(_gather_group_sums(window).groups.items()):
+            merged = _gather_group_sums(window)
+            scalars.update(_window_scalars(merged))
+            for name, values in sorted(merged.groups.items()):
                 scalars.update(_window_scalars(LossSums(totals=values), prefix=f"{name}/"))
             if peak is not None and window_flops:
                 (global_flops,) = all_reduce_sum([window_flops], device)

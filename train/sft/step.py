@@ -31,8 +31,9 @@ def prepare_batch(batch: dict[str, Any], device: torch.device,
     """Move tensors to ``device``; VAE-encode ``padded_images`` into ``padded_latent`` without gradients."""
     out = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
     if encode_images is not None and "padded_images" in out:
-        with torch.no_grad():
-            out["padded_latent"] = encode_images(out.pop("padded_images"))
+        images = out.pop("padded_images")
+        with torch.no_grad():  # a batch without VAE images keeps an empty tensor (the model then skips latents)
+            out["padded_latent"] = encode_images(images) if images.shape[0] else images
     return out
 
 
