@@ -54,7 +54,8 @@ def demo_record(i: int, kind: str, rng: np.random.Generator, size_range: tuple[i
     elif kind == "t2i":
         record.update(target_image=image(), instruction=f"A {color} {obj} on a table.")
     else:
-        turns = [{"role": "user", "text": f"What color is the {obj}?"}, {"role": "assistant", "text": f"It is {color}."}]
+        turns = [{"role": "user", "text": f"What color is the {obj}?"},
+                 {"role": "assistant", "text": f"It is {color}."}]
         record["conversation"] = json.dumps(turns)
         if kind == "understanding":
             record["source_image"] = image()

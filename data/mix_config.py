@@ -157,7 +157,7 @@ def parse_mix(raw: Any, origin: str = "<mix>", check_paths: bool = True) -> MixC
         raise MixConfigError(f"{origin}: unknown key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
     seed = int(raw.get("seed", 42))
     budget = _typed(TokenBudget, raw.get("tokens"), f"{origin}: tokens")
-    if not budget.max_num_tokens_per_sample <= budget.max_num_tokens or budget.expected_num_tokens > budget.max_num_tokens:
+    if max(budget.max_num_tokens_per_sample, budget.expected_num_tokens) > budget.max_num_tokens:
         raise MixConfigError(f"{origin}: tokens need max_num_tokens_per_sample <= max_num_tokens "
                              "and expected_num_tokens <= max_num_tokens")
     groups = [_group(name, spec, seed, f"{origin}: groups.{name}", check_paths) for name, spec in raw["groups"].items()]

@@ -59,7 +59,8 @@ class PackedMixDataset(torch.utils.data.IterableDataset):
             raise ValueError(f"rank {rank} outside world size {world_size}")
         self.mix = mix
         self.tokenizer = tokenizer
-        self.special = special_tokens if isinstance(special_tokens, SpecialTokens) else SpecialTokens.from_dict(special_tokens)
+        self.special = (special_tokens if isinstance(special_tokens, SpecialTokens)
+                        else SpecialTokens.from_dict(special_tokens))
         self.rank, self.world_size = rank, world_size
         self.num_workers = num_workers  # loader processes; 0 = in the main process, which acts as one worker
         self.loader_workers = max(1, num_workers)

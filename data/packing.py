@@ -154,7 +154,8 @@ class BatchPacker:
         down = self.config.vae_downsample
         height, width = seg.pixels.shape[1:]
         if height % down or width % down:
-            raise ValueError(f"VAE image {height}x{width} is not a multiple of {down}; use a VAE transform with stride {down}")
+            raise ValueError(f"VAE image {height}x{width} is not a multiple of {down}; "
+                             f"use a VAE transform with stride {down}")
         h, w = height // down, width // down
         slots = self._image_block(h * w, position)
         self.vae_images.append(seg.pixels)

@@ -2,7 +2,8 @@
 
 Plans per kind (clean VAE / ViT conditions and the instruction are droppable for CFG, as in the original recipe):
 
-* ``edit``:   [system prompt if thinking] VAE(source) ViT(source) text(instruction) [text(thinking), CE] VAE(target, MSE)
+* ``edit``:   [system prompt if thinking] VAE(source) ViT(source) text(instruction) [text(thinking), CE]
+              VAE(target, MSE)
 * ``edit_cot``: the same with the Meta-CoT rendered inside ``<think> ... </think>`` as the thinking, CE on it only
 * ``t2i``:    text(caption) VAE(target, MSE)
 * ``understanding``: ViT(image) then the turns; CE on assistant turns

@@ -74,7 +74,8 @@ def patchify(pixels: torch.Tensor, patch_size: int) -> torch.Tensor:
     """[C, H, W] -> [h*w, p*p*C]: patches row-major, features ordered (row-in-patch, col-in-patch, channel)."""
     channels, height, width = pixels.shape
     if height % patch_size or width % patch_size:
-        raise ValueError(f"image {height}x{width} is not divisible by patch size {patch_size}; resize with stride first")
+        raise ValueError(f"image {height}x{width} is not divisible by patch size {patch_size}; "
+                         "resize with that stride first")
     h, w = height // patch_size, width // patch_size
     grid = pixels.reshape(channels, h, patch_size, w, patch_size)
     return grid.permute(1, 3, 2, 4, 0).reshape(h * w, patch_size * patch_size * channels)

@@ -29,7 +29,8 @@ def mix(tmp_path_factory: pytest.TempPathFactory) -> MixConfig:
         return parse_mix({
             "tokens": {"expected_num_tokens": 500, "max_num_tokens": 600, "max_num_tokens_per_sample": 600},
             "packing": {"vit_max_num_patch_per_side": 16, "max_latent_size": 16},
-            "groups": {"g": {"datasets": {"inspect_demo": 17}, "weight": 1.0, "condition_dropout": {"text": 0, "vit": 0, "vae": 0},
+            "groups": {"g": {"datasets": {"inspect_demo": 17}, "weight": 1.0,
+                             "condition_dropout": {"text": 0, "vit": 0, "vae": 0},
                              "vae_transform": [64, 32, 16], "vit_transform": [56, 28, 14]}},
         })
     finally:
@@ -62,7 +63,8 @@ def test_dump_batches(mix: MixConfig, tmp_path: Path) -> None:
 
 
 def test_measure_loader(mix: MixConfig) -> None:
-    result = measure_loader(PackedMixDataset(mix, ByteTokenizer(), BYTE_SPECIAL_TOKENS), num_batches=3, warmup_batches=1)
+    dataset = PackedMixDataset(mix, ByteTokenizer(), BYTE_SPECIAL_TOKENS)
+    result = measure_loader(dataset, num_batches=3, warmup_batches=1)
     assert result.batches == 3 and result.tokens >= 3 * 500 and result.samples >= 3
     assert result.tokens_per_s > 0 and result.samples_per_s > 0
 

@@ -22,9 +22,11 @@ pytestmark = pytest.mark.skipif(not CASE.is_dir(), reason="BAGEL tiny reference 
 def sample_rows() -> list[dict]:
     """Records of every trained kind built from the reference case's image files and texts."""
     texts = json.loads((CASE / "case.json").read_text())["texts"]
-    png = {name: (CASE / f"{name}.png").read_bytes() for name in ("vlm_image", "t2i_image", "edit_source", "edit_target")}
+    names = ("vlm_image", "t2i_image", "edit_source", "edit_target")
+    png = {name: (CASE / f"{name}.png").read_bytes() for name in names}
     turns = [{"role": "user", "text": texts["vlm_question"]}, {"role": "assistant", "text": texts["vlm_answer"]}]
-    edit = {"source_image": png["edit_source"], "target_image": png["edit_target"], "instruction": texts["edit_instruction"]}
+    edit = {"source_image": png["edit_source"], "target_image": png["edit_target"],
+            "instruction": texts["edit_instruction"]}
     return [
         {"id": "vlm", "kind": "understanding", "source_image": png["vlm_image"], "conversation": turns},
         {"id": "t2i", "kind": "t2i", "instruction": texts["t2i_caption"], "target_image": png["t2i_image"]},
@@ -50,8 +52,9 @@ def test_streamed_batch_runs_through_training_forward(tmp_path: Path) -> None:
         })
     finally:
         DATASET_INFO.pop("fixture_files")
-    special = {"bos_token_id": bundle.special_tokens.bos, "eos_token_id": bundle.special_tokens.eos,
-               "start_of_image": bundle.special_tokens.start_of_image, "end_of_image": bundle.special_tokens.end_of_image}
+    ids = bundle.special_tokens
+    special = {"bos_token_id": ids.bos, "eos_token_id": ids.eos, "start_of_image": ids.start_of_image,
+               "end_of_image": ids.end_of_image}
     dataset = PackedMixDataset(mix, bundle.tokenizer, special)
     tracker = DataStateTracker()
     batch = next(iter(make_loader(dataset)))

@@ -46,7 +46,8 @@ def test_indexes_cover_sequence_once_and_lengths_agree(seed: int) -> None:
     assert len(b["split_lens"]) == len(b["attn_modes"]) and set(b["attn_modes"]) <= {"causal", "full", "noise"}
     assert b["packed_text_ids"].numel() == b["packed_text_indexes"].numel()
     assert b["packed_vit_tokens"].shape == (b["packed_vit_token_indexes"].numel(), 588)
-    assert int(b["vit_token_seqlens"].sum()) == b["packed_vit_token_indexes"].numel() == b["packed_vit_position_ids"].numel()
+    n_vit = b["packed_vit_token_indexes"].numel()
+    assert int(b["vit_token_seqlens"].sum()) == n_vit == b["packed_vit_position_ids"].numel()
     assert sum(h * w for h, w in b["patchified_vae_latent_shapes"]) == b["packed_vae_token_indexes"].numel()
     assert b["padded_images"].shape[0] == len(b["patchified_vae_latent_shapes"])
     # CE only on text slots, MSE exactly on the noised VAE slots (finite timesteps), -inf on clean ones.

@@ -28,7 +28,8 @@ def _rows() -> list[dict]:
     texts = json.loads((CASE / "case.json").read_text())["texts"]
     conversation = [{"role": "user", "text": texts["vlm_question"]}, {"role": "assistant", "text": texts["vlm_answer"]}]
     return [
-        {"id": "vlm", "kind": "understanding", "source_image": png("vlm_image.png"), "conversation": json.dumps(conversation)},
+        {"id": "vlm", "kind": "understanding", "source_image": png("vlm_image.png"),
+         "conversation": json.dumps(conversation)},
         {"id": "t2i", "kind": "t2i", "instruction": texts["t2i_caption"], "target_image": png("t2i_image.png")},
         {"id": "edit", "kind": "edit", "instruction": texts["edit_instruction"], "source_image": png("edit_source.png"),
          "target_image": png("edit_target.png")},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,7 +60,8 @@ def test_edit_with_free_thinking_text_is_wrapped_in_think_tags() -> None:
     row = record("edit")
     row["cot"] = "The sky is at the top; paint it blue."
     thinking = RENDERER.render(row, "ds").segments[4]
-    assert TOKENIZER.decode(thinking.ids) == "<think>\nThe sky is at the top; paint it blue.\n</think>" and thinking.loss
+    assert thinking.loss
+    assert TOKENIZER.decode(thinking.ids) == "<think>\nThe sky is at the top; paint it blue.\n</think>"
 
 
 def test_understanding_and_text_turns() -> None:
@@ -102,3 +104,10 @@ def test_bad_conversations(conversation: str) -> None:
     with pytest.raises(SampleError) as err:
         RENDERER.render(row, "ds")
     assert err.value.reason == "bad_conversation"
+
+
+def test_thinking_system_prompt_is_the_reference_one() -> None:
+    case = Path("/work/shared/reference/bagel-tiny/cases/think_edit/case.json")
+    if not case.is_file():
+        pytest.skip("BAGEL tiny reference fixtures not present")
+    assert json.loads(case.read_text())["system_prompt"] == THINK_GENERATION_SYSTEM_PROMPT

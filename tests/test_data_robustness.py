@@ -1,4 +1,4 @@
-"""A deliberately damaged dataset: every bad row and shard is skipped, counted per dataset and reason; the run goes on."""
+"""A deliberately damaged dataset: bad rows and shards are skipped and counted per dataset and reason."""
 
 from __future__ import annotations
 

@@ -40,12 +40,14 @@ def main() -> int:
         rows = demo_records(args.samples, kinds=("edit",), size_range=(512, 1024), seed=0, image_format="JPEG")
         write_parquet_shards(rows, args.data_dir, rows_per_shard=32, row_group_size=8)
     register_dataset(DatasetInfo("bench_edit", "parquet", (args.data_dir,)), overwrite=True)
-    mix = parse_mix({"tokens": {"expected_num_tokens": 10240, "max_num_tokens": 11520, "max_num_tokens_per_sample": 10240},
+    budget = {"expected_num_tokens": 10240, "max_num_tokens": 11520, "max_num_tokens_per_sample": 10240}
+    mix = parse_mix({"tokens": budget,
                      "groups": {"edit": {"datasets": ["bench_edit"], "weight": 1.0,
                                          "vae_transform": [1024, 512, 16], "vit_transform": [518, 224, 14]}}})
     tokenizer, special = load_tokenizer(args.tokenizer) if args.tokenizer else (ByteTokenizer(), BYTE_SPECIAL_TOKENS)
     torch.set_num_threads(1)  # as in a DataLoader worker, so the in-process run measures one worker's cost
-    print(f"cpu cores visible: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; batches per run: {args.batches}")
+    print(f"cpu cores visible: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; "
+          f"batches per run: {args.batches}")
     print(f"{'workers':>8}{'tokens/s':>12}{'samples/s':>11}{'batches':>9}{'tokens/batch':>14}{'tokens/cpu-s':>14}")
     for workers in args.workers:
         dataset = PackedMixDataset(mix, tokenizer, special, num_workers=workers)
