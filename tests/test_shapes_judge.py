@@ -1,0 +1,115 @@
+"""The exact ShapesEdit judge: full marks for the ground truth, lower for each kind of wrong image."""
+
+import json
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from data.metacot import MetaCoT, TargetStep
+from data.shapes_edit.export import write_benchmark
+from data.shapes_edit.judge import score_edit
+from data.shapes_edit.render import render
+from data.shapes_edit.scene import COLOURS, Scene
+from data.shapes_edit.tasks import CATEGORIES, make_edit_sample
+
+SCORES = ("instruction", "preservation", "quality", "cot_consistency", "overall")
+
+
+def _case(category: str, key: str = "judge"):
+    sample = make_edit_sample(category, key)
+    reference = {"source_scene": sample.source.to_dict(), "target_scene": sample.target.to_dict(),
+                 "cot": sample.cot.to_dict()}
+    return sample, reference
+
+
+def _overall(reference: dict, image: Image.Image) -> float:
+    return score_edit(reference, image)["overall"]
+
+
+def test_ground_truth_gets_overall_in_every_category():
+    for category in CATEGORIES:
+        sample, reference = _case(category)
+        result = score_edit(reference, render(sample.target, 256), sample.cot.render())
+        assert [result[k] for k in SCORES] == [10.0] * 5, (category, result["explanation"])
+        assert result["cot_matches_target"] is True
+
+
+def test_wrong_object_scores_lower():
+    sample, reference = _case("remove_object")
+    removed = sample.cot.traversal[0].box
+    wrong = next(s for s in sample.source.shapes if s.box != removed)
+    result = score_edit(reference, render(sample.source.with_shapes(set(sample.source.shapes) - {wrong}), 256))
+    assert result["instruction"] == 0.0 and result["preservation"] < 10.0
+    assert result["overall"] < _overall(reference, render(sample.target, 256))
+    assert "still there" in result["explanation"] and "lost" in result["explanation"]
+
+
+def test_wrong_colour_scores_lower():
+    sample, reference = _case("recolor_object")
+    (changed,) = set(sample.target.shapes) - set(sample.source.shapes)
+    (old,) = set(sample.source.shapes) - set(sample.target.shapes)
+    third = next(c for c in COLOURS if c not in (changed.colour, old.colour))
+    wrong = sample.target.with_shapes(set(sample.target.shapes) - {changed} | {changed.replace(colour=third)})
+    result = score_edit(reference, render(wrong, 256))
+    assert result["instruction"] == 5.0  # the old colour is gone, the asked one never came
+    assert result["preservation"] == 10.0
+    assert result["overall"] < _overall(reference, render(sample.target, 256))
+
+
+def test_extra_change_scores_lower():
+    sample, reference = _case("recolor_object")
+    bystander = next(s for s in sample.target.shapes if s in sample.source.shapes)
+    recoloured = bystander.replace(colour=next(c for c in COLOURS if c != bystander.colour))
+    extra = sample.target.with_shapes(set(sample.target.shapes) - {bystander} | {recoloured})
+    result = score_edit(reference, render(extra, 256))
+    assert result["instruction"] == 10.0 and result["preservation"] < 10.0
+    assert result["overall"] < _overall(reference, render(sample.target, 256))
+
+
+def test_nothing_changed_scores_lower():
+    for category in ("add_object", "camera_zoom", "swap_objects"):
+        sample, reference = _case(category)
+        result = score_edit(reference, render(sample.source, 256))
+        assert result["instruction"] == 0.0 and result["overall"] == 0.0, category
+
+
+def test_noise_image_scores_lower():
+    sample, reference = _case("move_object")
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    result = score_edit(reference, Image.fromarray(noise))
+    assert result["quality"] < 2.0 and result["preservation"] < 5.0
+    assert result["overall"] < 5.0 < _overall(reference, render(sample.target, 256))
+
+
+def test_judge_is_resolution_independent_and_tolerates_blur():
+    sample, reference = _case("multi_edit")
+    big = score_edit(reference, render(sample.target, 512).resize((700, 700), Image.Resampling.NEAREST))
+    assert big["overall"] == 10.0
+    blurred = score_edit(reference, render(sample.target, 512).filter(ImageFilter.GaussianBlur(1.0)))
+    assert blurred["instruction"] == 10.0 and blurred["preservation"] == 10.0
+    assert 8.0 < blurred["quality"] < 10.0
+
+
+def test_cot_consistency_follows_the_models_own_cot():
+    sample, reference = _case("remove_object", "cec")
+    wrong = next(s for s in sample.source.shapes if s.box != sample.cot.traversal[0].box)
+    model_cot = MetaCoT.from_dict(sample.cot.to_dict())
+    model_cot.traversal = [TargetStep("a shape", "Deletion", "remove it", wrong.box)]
+    image = render(sample.source.with_shapes(set(sample.source.shapes) - {wrong}), 256)
+    result = score_edit(reference, image, model_cot.render())
+    assert result["cot_consistency"] == 10.0  # the image does what the (wrong) CoT says
+    assert result["instruction"] == 0.0 and result["cot_matches_target"] is False
+    garbled = score_edit(reference, image, "<think>I will remove something</think>")
+    assert garbled["cot_consistency"] == 0.0 and "does not parse" in garbled["explanation"]
+
+
+def test_score_edit_works_from_the_benchmark_folder_alone(tmp_path):
+    write_benchmark(tmp_path, per_category=1, size=128)
+    for line in (tmp_path / "samples.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        reference = json.loads(json.dumps(record["reference"]))
+        target = Image.open(tmp_path / reference["target_image"])
+        source = Image.open(tmp_path / record["source_image"])
+        assert score_edit(reference, target)["overall"] == 10.0
+        assert score_edit(reference, source)["overall"] < 10.0
+        assert Scene.from_dict(reference["source_scene"]) != Scene.from_dict(reference["target_scene"])
