@@ -73,7 +73,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     j.add_argument("--judge-backoff", type=float, default=2.0, help="first retry delay in s (doubles each retry)")
     j.add_argument("--judge-parse-retries", type=int, default=2, help="re-asks after an unparsable reply")
     j.add_argument("--judge-max-tokens", type=int, default=1400)
-    j.add_argument("--judge-device", default="cuda")
+    j.add_argument("--judge-device", default="cuda", help="qwen_local only")
+    j.add_argument("--judge-dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"),
+                   help="qwen_local only")
     j.add_argument("--no-judge-cache", action="store_true")
     p.add_argument("--grid-per-category", type=int, default=6)
     p.add_argument("--no-progress", action="store_true")
@@ -96,7 +98,8 @@ def config_from_args(args: argparse.Namespace, local_rank: int) -> EvalConfig:
         backend=backend, model=args.judge_model or default_model, base_url=args.judge_base_url,
         api_key_env=args.judge_api_key_env, auth_header=args.judge_auth_header, timeout_s=args.judge_timeout,
         max_retries=args.judge_retries, backoff_s=args.judge_backoff, concurrency=args.judge_concurrency,
-        parse_retries=args.judge_parse_retries, max_tokens=args.judge_max_tokens, device=args.judge_device, use_cache=not args.no_judge_cache)
+        parse_retries=args.judge_parse_retries, max_tokens=args.judge_max_tokens, device=args.judge_device,
+        dtype=args.judge_dtype, use_cache=not args.no_judge_cache)
     device = args.device
     if device is None:
         import torch

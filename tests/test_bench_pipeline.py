@@ -111,7 +111,9 @@ def test_generate_score_report_then_resume_and_cache(tmp_path, server, editor_bu
     assert summary["scorers"]["viescore"]["failure_statuses"] == {"parse_fail": 1, "error": 1}
     assert f"**Overall (macro, official): {macro:.3f}**" in (run / "summary.md").read_text()
     with Image.open(run / "grids" / "color.png") as grid:
-        assert grid.size == (4 * 256, 3 * 256)
+        assert grid.size == (4 * 256, 18 + 3 * 256)  # header + one row per sample
+        assert grid.getpixel((128, 18 + 128)) == SOURCES["a"]  # source thumbnail, then the edited one
+        assert grid.getpixel((384, 18 + 128)) == shifted(SOURCES["a"])
 
     # re-run: nothing is generated again, ok samples are not re-judged, the parse failure is replayed from the
     # cache; only the sample whose requests never got an answer reaches the server again (3 HTTP attempts)
@@ -213,3 +215,23 @@ def test_tiny_bagel_on_tiny_shapes_benchmark_runs_on_cpu(tmp_path):
     with Image.open(out / "images" / f"{rows[0]['id']}.png") as im:
         assert im.size == (64, 64)
     assert (out / "summary.md").is_file() and list((out / "grids").glob("*.png"))
+
+
+def test_torchrun_two_ranks_share_generation_and_rank0_scores(tmp_path, server):
+    """Real torchrun (2 CPU processes, gloo barrier): each rank generates its strided half, rank 0 alone scores."""
+    import subprocess
+    import sys
+
+    make_bench(tmp_path / "bench", SPEC)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "inference/eval_benchmark.py", *cli(tmp_path / "bench", out, server)]
+    done = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ranks = {sid: read_json(out / "gen" / f"{sid}.json")["rank"] for sid in SOURCES}
+    assert ranks == {"a": 0, "b": 1, "c": 0, "d": 1, "e": 0}
+    assert all(read_json(out / "gen" / f"{sid}.json")["world_size"] == 2 for sid in SOURCES)
+    rows = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in rows] == ["ok", "ok", "parse_fail", "ok", "error"]
+    # judged once: a 2, b 3 (one 500), c 2 (re-ask), d 3 (one timeout), e 3 (500 x 3) requests
+    assert server.count() == 13

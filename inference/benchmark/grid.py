@@ -6,7 +6,7 @@ import textwrap
 from collections import defaultdict
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from inference.benchmark.files import atomic_write_png, read_json
 from inference.benchmark.layout import RunLayout
@@ -15,11 +15,11 @@ from inference.benchmark.score import load_score
 
 TEXT_WIDTH_CHARS = 70
 MAX_TEXT_LINES = 22
+HEADER = 18
 
 
 def _thumbnail(image: Image.Image, size: int) -> Image.Image:
-    image = image.convert("RGB")
-    image.thumbnail((size, size), Image.Resampling.BICUBIC)
+    image = ImageOps.contain(image.convert("RGB"), (size, size), Image.Resampling.BICUBIC)  # up or down
     canvas = Image.new("RGB", (size, size), (255, 255, 255))
     canvas.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
     return canvas
@@ -45,10 +45,12 @@ def write_grids(bench: LoadedBenchmark, layout: RunLayout, scorer: str | None = 
             by_category[sample.category].append(sample)
     written = []
     for category, samples in sorted(by_category.items()):
-        grid = Image.new("RGB", (thumb * 2 + text_width, thumb * len(samples)), (255, 255, 255))
+        grid = Image.new("RGB", (thumb * 2 + text_width, HEADER + thumb * len(samples)), (255, 255, 255))
         draw = ImageDraw.Draw(grid)
+        for x, label in ((0, "source"), (thumb, "result"), (thumb * 2, f"{category}: instruction, score, CoT")):
+            draw.text((x + 6, 3), label, fill=(90, 90, 90), font=font)
         for row, sample in enumerate(samples):
-            y = row * thumb
+            y = HEADER + row * thumb
             grid.paste(_thumbnail(bench.open_source(sample), thumb), (0, y))
             with Image.open(layout.image(sample.id)) as result:
                 grid.paste(_thumbnail(result, thumb), (thumb, y))

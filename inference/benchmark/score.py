@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
@@ -54,6 +55,7 @@ def _score_one(bench: LoadedBenchmark, layout: RunLayout, scorer: Scorer, sample
     except Exception as e:  # a scorer bug or missing prompt is recorded per sample and shown in the report
         log.exception("scoring %s with %s failed", sample.id, scorer.name)
         record = ScoreRecord(sample.id, scorer.name, scorer.judge_model, "error", error=f"{type(e).__name__}: {e}")
+    record.judged_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     atomic_write_json(layout.score_record(scorer.name, sample.id), record.to_dict())
     return record
 

@@ -30,6 +30,7 @@ class ScoreRecord:
     transport_retries: int = 0
     cache_hits: int = 0
     error: str | None = None
+    judged_at: str | None = None  # UTC time; API judges drift, so every score says when it was given
 
     @property
     def ok(self) -> bool:
