@@ -31,10 +31,10 @@ class CaseResult:
         return max(pool, key=lambda c: c.error / max(c.tolerance, 1e-30)) if pool else None
 
 
-def check_fixture_set(set_dir: str | Path, device: str = "cpu") -> list[CaseResult]:
-    """Load the set's checkpoint folder with ``load_bagel`` (float32) and run each case under ``cases/``."""
+def check_fixture_set(set_dir: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> list[CaseResult]:
+    """Load the set's checkpoint folder with ``load_bagel`` and run each case under ``cases/``."""
     set_dir = Path(set_dir)
-    bundle = load_bagel(set_dir, torch.float32, device)
+    bundle = load_bagel(set_dir, dtype, device)
     results = []
     for case_dir in sorted(p for p in (set_dir / "cases").iterdir() if p.is_dir()):
         runner = ALL_CASES.get(case_dir.name)

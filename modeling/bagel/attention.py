@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.bias import causal_lower_right
 
 MODES = ("causal", "full", "noise")
 BACKENDS = ("auto", "flash", "flex", "sdpa")
@@ -39,6 +40,12 @@ class AttentionLayout:
     max_k: int
     # "causal" / "full" when every document is one query split on top of visible earlier keys (flash-attn can run it).
     uniform_mode: str | None
+    q_bounds: tuple[int, ...] = ()  # cu_q as Python ints (no device sync per layer)
+    k_bounds: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.q_bounds:
+            self.q_bounds, self.k_bounds = tuple(self.cu_q.tolist()), tuple(self.cu_k.tolist())
 
     @property
     def num_docs(self) -> int:
@@ -132,19 +139,38 @@ def packed_attention(
     return _sdpa(q, k, v, layout, scale)
 
 
+def _doc_mask(layout: AttentionLayout, q0: int, q1: int, k0: int, k1: int, device: torch.device):
+    """The mask of one document: None when it sees everything, a lower-right causal bias, or a dense bool mask."""
+    lq, lk = q1 - q0, k1 - k0
+    if layout.uniform_mode == "full" or (layout.uniform_mode == "causal" and lq == 1):
+        return None
+    if layout.uniform_mode == "causal":
+        return causal_lower_right(lq, lk)
+    q_idx, k_idx = torch.arange(q0, q1, device=device), torch.arange(k0, k1, device=device)
+    return layout.visible(q_idx[:, None], k_idx[None, :])
+
+
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
-    cu_q, cu_k = layout.cu_q.tolist(), layout.cu_k.tolist()
     gqa = q.shape[1] != k.shape[1]
+    qb, kb = layout.q_bounds, layout.k_bounds
     outs = []
     for d in range(layout.num_docs):
-        q_idx = torch.arange(cu_q[d], cu_q[d + 1], device=q.device)
-        k_idx = torch.arange(cu_k[d], cu_k[d + 1], device=q.device)
-        mask = layout.visible(q_idx[:, None], k_idx[None, :])  # [lq, lk]
-        qd, kd, vd = (t.transpose(0, 1)[None] for t in (q[q_idx], k[k_idx], v[k_idx]))  # [1, H, L, D]
-        attn_mask = None if bool(mask.all()) else mask
-        out = F.scaled_dot_product_attention(qd, kd, vd, attn_mask=attn_mask, scale=scale, enable_gqa=gqa)
+        mask = _doc_mask(layout, qb[d], qb[d + 1], kb[d], kb[d + 1], q.device)
+        qd, kd, vd = (t.transpose(0, 1)[None] for t in (q[qb[d]:qb[d + 1]], k[kb[d]:kb[d + 1]], v[kb[d]:kb[d + 1]]))
+        if isinstance(mask, torch.Tensor) and gqa:  # the dense-mask kernels want explicit heads
+            rep = qd.shape[1] // kd.shape[1]
+            kd, vd = kd.repeat_interleave(rep, 1), vd.repeat_interleave(rep, 1)
+        out = F.scaled_dot_product_attention(qd, kd, vd, attn_mask=mask, scale=scale,
+                                             enable_gqa=gqa and not isinstance(mask, torch.Tensor))
         outs.append(out[0].transpose(0, 1))
-    return torch.cat(outs, dim=0)
+    return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
+
+
+@lru_cache(maxsize=1)
+def _compiled_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=True)
 
 
 def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
@@ -154,8 +180,10 @@ def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLa
         return layout.visible(q_idx, kv_idx)
 
     block_mask = create_block_mask(mask_mod, None, None, q.shape[0], k.shape[0], device=q.device)
-    out = flex_attention(q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
-                         block_mask=block_mask, scale=scale, enable_gqa=q.shape[1] != k.shape[1])
+    # Compiled on CUDA (fused kernel); eager elsewhere, where it is a correctness reference.
+    attend = _compiled_flex() if q.device.type == "cuda" else flex_attention
+    out = attend(q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
+                 block_mask=block_mask, scale=scale, enable_gqa=q.shape[1] != k.shape[1])
     return out[0].transpose(0, 1)
 
 

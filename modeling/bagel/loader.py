@@ -66,10 +66,11 @@ def reset_non_persistent_buffers(model: Bagel) -> None:
 @torch.no_grad()
 def initialize_weights(model: Bagel, seed: int, std: float = 0.02) -> None:
     """Normal(0, std) matrices, zero biases, unit norms, sin-cos position tables; deterministic by seed."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    device = model.vae2llm.weight.device
+    gen = torch.Generator(device=device).manual_seed(seed)  # on the model's device: a 7B init stays fast
     for module in model.modules():
         if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
-            module.weight.copy_(torch.randn(module.weight.shape, generator=gen) * std)
+            module.weight.normal_(0.0, std, generator=gen)
             if getattr(module, "bias", None) is not None:
                 module.bias.zero_()
         elif isinstance(module, (torch.nn.LayerNorm, Qwen2RMSNorm)):
