@@ -72,8 +72,14 @@ for _info in (
     DatasetInfo("metacot_understanding", "parquet", ("metacot/understanding",), kind="understanding",
                 description="Image + conversation: keeps the understanding ability the CoT relies on."),
     DatasetInfo("metacot_t2i", "parquet", ("metacot/t2i",), kind="t2i", description="Caption -> image."),
-    DatasetInfo("shapes_edit", "parquet", ("shapes_edit",),
-                description="The synthetic shapes world (data/shapes_edit/): edits with exact Meta-CoTs."),
+    # The synthetic shapes world (scripts/shapes_edit/generate.py --out datasets/shapes_edit): the same samples
+    # written three ways, with exact Meta-CoTs, without them, and as questions about the source image.
+    DatasetInfo("shapes_edit_cot", "parquet", ("shapes_edit/edit_cot",), kind="edit_cot",
+                description="ShapesEdit edits with their exact Meta-CoT."),
+    DatasetInfo("shapes_edit_plain", "parquet", ("shapes_edit/edit",), kind="edit",
+                description="ShapesEdit edits without CoT (the edit-only baseline)."),
+    DatasetInfo("shapes_edit_understanding", "parquet", ("shapes_edit/understanding",), kind="understanding",
+                description="ShapesEdit questions about the source scene."),
     DatasetInfo("example_jsonl_edit", "jsonl", ("examples/edit/*.jsonl",),
                 description="Layout example: JSONL records with image paths relative to the file."),
 ):

@@ -28,7 +28,7 @@ def test_example_mixes_parse(name: str) -> None:
 def test_meta_cot_mix_groups() -> None:
     mix = load_mix(str(CONFIGS / "meta_cot_sft.yaml"), check_paths=False)
     assert [g.name for g in mix.groups] == ["edit_cot", "understanding", "edit"]
-    assert mix.groups[0].datasets == {"metacot_edit_cot": None, "shapes_edit": None}
+    assert mix.groups[0].datasets == {"metacot_edit_cot": None, "shapes_edit_cot": None}
     assert mix.groups[1].vit_transform.max_pixels == 2007040
 
 
