@@ -44,13 +44,15 @@ def load_input_image(path: str | Path) -> Image.Image:
 
 
 def check_output_path(out: str | Path) -> Path:
-    """The output must be a .png/.jpg in a writable folder (checked before the model loads)."""
+    """The output must be a .png/.jpg/.webp in a writable folder, created if missing (checked before the model loads)."""
     out = Path(out)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise InputError(f"--out {out} must end in .png, .jpg or .webp")
     folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"output folder {folder} does not exist; create it first")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"output folder {folder} cannot be created ({e.strerror}); choose another --out") from None
     if not os.access(folder, os.W_OK):
         raise InputError(f"output folder {folder} is not writable; choose another --out")
     return out

@@ -55,7 +55,7 @@ def _bad_inputs(tmp_path):
         "not an image": (["--image", str(tmp_path / "text.png")], "not an image"),
         "truncated": (["--image", str(tmp_path / "trunc.png")], "truncated or corrupt"),
         "empty instruction": (["--image", str(good), "--instruction", " "], "instruction is empty"),
-        "unwritable out": (["--image", str(good), "--out", str(tmp_path / "no" / "o.png")], "does not exist"),
+        "unwritable out": (["--image", str(good), "--out", str(good / "o.png")], "cannot be created"),
         "bad model path": (["--image", str(good), "--model-path", str(tmp_path / "nomodel")], "does not exist"),
         "bad knob": (["--image", str(good), "--cfg-renorm-type", "weird"], "cfg_renorm_type"),
     }
