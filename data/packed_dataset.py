@@ -34,18 +34,20 @@ class DataStateTracker:
         state = state or {}
         self.batches_consumed = int(state.get("batches_consumed", 0))
         self.num_workers = state.get("num_workers")
+        self.world_size = state.get("world_size")
         self.workers: dict[int, dict] = {int(k): v for k, v in state.get("workers", {}).items()}
 
     def update(self, batch: dict) -> None:
         """Records the data state a consumed batch carries (and removes it from the batch)."""
         state = batch.pop("data_state")
         self.num_workers = state["num_workers"]
+        self.world_size = state["world_size"]
         self.workers[state["logical_worker"]] = state["stream"]
         self.batches_consumed += 1
 
     def state_dict(self) -> dict:
         return {"batches_consumed": self.batches_consumed, "num_workers": self.num_workers,
-                "workers": copy.deepcopy(self.workers)}
+                "world_size": self.world_size, "workers": copy.deepcopy(self.workers)}
 
     def skip_counts(self) -> dict[str, dict[str, int]]:
         return merge_counts([w["counters"] for w in self.workers.values()])
@@ -68,6 +70,9 @@ class PackedMixDataset(torch.utils.data.IterableDataset):
         if self.resume.num_workers not in (None, self.loader_workers):
             raise ValueError(f"the data state was saved with {self.resume.num_workers} loader workers per rank; "
                              f"resume with num_workers={self.resume.num_workers} (got {num_workers})")
+        if self.resume.world_size not in (None, world_size):
+            raise ValueError(f"the data state was saved by a run of world size {self.resume.world_size}, not "
+                             f"{world_size}; the split of the data differs, so it cannot resume exactly")
 
     def __iter__(self) -> Iterator[dict]:
         info = torch.utils.data.get_worker_info()
@@ -81,7 +86,7 @@ class PackedMixDataset(torch.utils.data.IterableDataset):
                                  state=self.resume.workers.get(logical))
         for batch in stream:
             batch["data_state"] = {"logical_worker": logical, "num_workers": self.loader_workers,
-                                   "stream": batch.pop("data_state")}
+                                   "world_size": self.world_size, "stream": batch.pop("data_state")}
             yield batch
 
 

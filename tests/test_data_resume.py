@@ -92,7 +92,9 @@ def test_ranks_and_workers_read_disjoint_rows(tmp_path: Path) -> None:
             assert not a & b
 
 
-def test_resume_with_other_worker_count_is_refused(mix: MixConfig) -> None:
+def test_resume_with_other_worker_count_or_world_size_is_refused(mix: MixConfig) -> None:
     _, tracker = take(mix, 0, 1)
     with pytest.raises(ValueError, match="resume with num_workers=2"):
         PackedMixDataset(mix, ByteTokenizer(), BYTE_SPECIAL_TOKENS, 0, RANKS, 4, tracker.state_dict())
+    with pytest.raises(ValueError, match="world size 2, not 4"):
+        PackedMixDataset(mix, ByteTokenizer(), BYTE_SPECIAL_TOKENS, 0, 4, WORKERS, tracker.state_dict())
