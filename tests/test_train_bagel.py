@@ -117,6 +117,23 @@ def test_resume_export_and_edit_on_tiny_bagel(tmp_path, mix, dist_info) -> None:
     assert result.image.size == image.size
 
 
+def test_validation_grid_of_edits_with_cot(tmp_path, mix, dist_info) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    source = Path(TINY) / "cases" / "edit" / "input.png"
+    prompts.write_text(f'{{"image": "{source}", "instruction": "Make the sky blue.", "think": true}}\n'
+                       f'{{"image": "{source}", "instruction": "Add clouds.", "think": false}}\n')
+    cfg = bagel_config(str(tmp_path / "run"), mix, total_steps=2)
+    cfg.validation.every, cfg.validation.prompts = 2, str(prompts)
+    cfg.validation.inference = {"num_timesteps": 2, "max_think_token_n": 4, "vae_transform": [64, 32, 16],
+                                "vit_transform": [56, 28, 14]}
+    run_sft(cfg, build_sft_components(cfg, dist_info), dist_info)
+    out = tmp_path / "run" / "validation" / "step_00000002"
+    grid = Image.open(out / "grid.png")
+    assert grid.height == 2 * 256 and grid.width == 2 * 256  # two rows of [source | edit] of the 64x64 input
+    notes = (out / "cot.md").read_text()
+    assert "Make the sky blue." in notes and "(no thinking)" in notes
+
+
 def _two_rank_worker(rank: int, port: int, root: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))

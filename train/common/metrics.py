@@ -26,7 +26,8 @@ class MetricsLogger:
             return
         os.makedirs(log_dir, exist_ok=True)
         self._jsonl_path = os.path.join(log_dir, "metrics.jsonl")
-        self._bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True, desc="train")
+        self._bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True, desc="train",
+                         disable=None)  # no bar when stderr is not a terminal (log files stay readable)
         if tensorboard:
             if importlib.util.find_spec("tensorboard") is None:
                 tqdm.write("[metrics] tensorboard is not installed (pip install tensorboard); logging to "
@@ -56,6 +57,15 @@ class MetricsLogger:
                 self._tb.add_scalar(key, value, step)
         if self._wandb is not None:
             self._wandb.log(scalars, step=step)
+
+    def log_image(self, step: int, tag: str, image: Any) -> None:
+        """A PIL image to TensorBoard / W&B (files on disk are the caller's)."""
+        if self._tb is not None:
+            import numpy as np
+            self._tb.add_image(tag, np.asarray(image.convert("RGB")), step, dataformats="HWC")
+        if self._wandb is not None:
+            import wandb
+            self._wandb.log({tag: wandb.Image(image)}, step=step)
 
     def message(self, text: str) -> None:
         if self.enabled:

@@ -17,6 +17,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from data.mix_config import load_mix
 from data.packed_dataset import DataStateTracker, PackedMixDataset, make_loader
 from data.packing import SpecialTokens as DataSpecialTokens
+from inference.inferencer import BagelInferencer
 from modeling.bagel.config import BagelConfig, config_from_reference_json, load_config
 from modeling.bagel.loader import (BagelBundle, build_bagel, export_bagel, load_bagel, load_tokenizer,
                                    reset_non_persistent_buffers)
@@ -28,6 +29,7 @@ from train.common.parallelize import DTYPES
 from train.sft.components import TrainComponents
 from train.sft.config import SFTConfig
 from train.sft.synthetic_data import SyntheticEditStream
+from train.sft.validation import ValidationPrompt, load_prompts, run_validation
 from train.sft.vit_padding import pad_missing_vit
 
 BLOCK_LISTS = ("language_model.model.layers", "vit_model.vision_model.encoder.layers")
@@ -126,6 +128,18 @@ def build_sft_components(cfg: SFTConfig, info: DistInfo) -> TrainComponents:
         export_bagel(bundle, out_dir, state_dict=state)
         vae.to(device=info.device, dtype=DTYPES[cfg.model.vae_dtype])
 
+    prompts: list[ValidationPrompt] = []
+
+    def validate(state: dict[str, torch.Tensor], out_dir: str) -> Any:
+        if not prompts:
+            prompts.extend(load_prompts(cfg.validation.prompts))
+        copy = build_bagel(config, "meta", special_tokens=special)
+        copy.load_state_dict(state, strict=True, assign=True)
+        reset_non_persistent_buffers(copy)
+        bundle = BagelBundle(copy.to(info.device).eval(), vae, tokenizer, special, config)
+        return run_validation(BagelInferencer(bundle), prompts, cfg.validation, out_dir)
+
     return TrainComponents(model=model, data=data, block_lists=BLOCK_LISTS, materialize=materialize,
+                           validate=validate if cfg.validation.every and tokenizer is not None else None,
                            encode_images=lambda pixels: vae.encode(pixels).float(),
                            widths=ModelWidths.from_bagel_config(config), export=export)

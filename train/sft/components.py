@@ -35,3 +35,5 @@ class TrainComponents:
     widths: ModelWidths | None = None  # for MFU; None: not reported
     # Rank 0 only: write the official folder layout from a full state dict (module names) into a directory.
     export: Callable[[dict[str, torch.Tensor], str], None] | None = None
+    # Rank 0 only: edit the validation prompts with a full state dict, write them under a directory, return the grid.
+    validate: Callable[[dict[str, torch.Tensor], str], Any] | None = None

@@ -10,6 +10,7 @@ from typing import Literal
 
 from train.common.config import ConfigError
 from train.sft.synthetic_data import SyntheticEditConfig
+from train.sft.validation import ValidationConfig
 
 DType = Literal["float32", "bfloat16"]
 
@@ -142,3 +143,4 @@ class SFTConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)

@@ -12,7 +12,7 @@ import torch.distributed as dist
 
 from train.common.checkpoint import CheckpointManager, broadcast_object, latest_checkpoint
 from train.common.config import save_config, to_dict, to_yaml
-from train.common.distributed import DistInfo, all_reduce_sum
+from train.common.distributed import DistInfo, all_reduce_sum, barrier
 from train.common.ema import EMA
 from train.common.flops import peak_flops, training_flops
 from train.common.lr_schedule import lr_at_step, set_lr
@@ -22,7 +22,7 @@ from train.common.parallelize import ParallelPlan, build_mesh, parallelize
 from train.common.rng import seed_everything
 from train.sft.components import TrainComponents
 from train.sft.config import SFTConfig
-from train.sft.export import export_run
+from train.sft.export import export_run, gather_export_state
 from train.sft.freezing import apply_freezing
 from train.sft.loss import LossSums
 from train.sft.step import StepResult, train_step
@@ -114,6 +114,17 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
         export_run(model, ema, out, cfg.checkpoint.export_dtype, dist_info.is_main, parts.export)
         logger.message(f"exported EMA weights to {out}")
 
+    def validate(step: int) -> None:
+        if parts.validate is None:
+            return
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+        state = gather_export_state(model, ema, dtype, dist_info.is_main)
+        if dist_info.is_main:
+            grid = parts.validate(state, os.path.join(cfg.output_dir, "validation", f"step_{step:08d}"))
+            logger.log_image(step, "validation/edits", grid)
+        del state
+        barrier()
+
     summary = RunSummary(start_step=start_step, final_step=start_step)
     peak = peak_flops(device)
     window = LossSums()
@@ -162,6 +173,8 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
             save(done)
         if cfg.checkpoint.export_every and done % cfg.checkpoint.export_every == 0:
             export(done)
+        if cfg.validation.every and done % cfg.validation.every == 0:
+            validate(done)
     if summary.final_step == cfg.train.total_steps:
         export(summary.final_step, final=True)
     summary.skipped_steps = guard.skipped_total
