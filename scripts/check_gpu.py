@@ -49,8 +49,12 @@ def backend_agreement() -> dict:
             for b in backends:
                 if b == "flash" and layout.uniform_mode is None:
                     continue
-                got = packed_attention(q, k, v, layout, 128 ** -0.5, b)
-                out[f"{name}/{b}/{str(dtype)[6:]}"] = float((got.double() - ref).abs().max())
+                key = f"{name}/{b}/{str(dtype)[6:]}"
+                try:
+                    got = packed_attention(q, k, v, layout, 128 ** -0.5, b)
+                    out[key] = float((got.double() - ref).abs().max())
+                except Exception as e:  # a backend that cannot run here is reported, not fatal
+                    out[key] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
     return out
 
 
@@ -60,8 +64,11 @@ def model_backend_agreement(set_dir: Path) -> dict:
     for backend in ("sdpa", "flex"):
         bundle = load_bagel(set_dir, torch.float32, "cuda", attn_backend=backend)
         batch = train_batch_from_case(set_dir / "cases" / "train_forward", "cuda")
-        with torch.no_grad():
-            losses = bundle.model.forward_train(batch)
+        try:
+            with torch.no_grad():
+                losses = bundle.model.forward_train(batch)
+        except Exception as e:
+            return {f"train_forward_{backend}": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
         out[backend] = torch.cat([losses.ce, losses.mse.flatten()]).double().cpu()
     return {"train_forward_sdpa_vs_flex_max_abs": float((out["sdpa"] - out["flex"]).abs().max())}
 
@@ -71,13 +78,15 @@ def main() -> None:
     p.add_argument("set_dir", type=Path)
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-              "fp32_cuda": fixture_errors(args.set_dir, torch.float32),
-              "bf16_cuda": fixture_errors(args.set_dir, torch.bfloat16),
-              "attention_backends": backend_agreement(), **model_backend_agreement(args.set_dir)}
+    report = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    parts = {"fp32_cuda": lambda: fixture_errors(args.set_dir, torch.float32),
+             "bf16_cuda": lambda: fixture_errors(args.set_dir, torch.bfloat16),
+             "attention_backends": backend_agreement, "model_backends": lambda: model_backend_agreement(args.set_dir)}
+    for name, part in parts.items():
+        report[name] = part()
+        if args.json:  # written after every part, so a crash keeps what was measured
+            args.json.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -150,18 +150,32 @@ def _doc_mask(layout: AttentionLayout, q0: int, q1: int, k0: int, k1: int, devic
     return layout.visible(q_idx[:, None], k_idx[None, :])
 
 
+def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Unmasked GQA as plain multi-head attention: the queries of each KV head's group are folded into the sequence
+    (exact when every query sees every key), so the fused kernels run without expanding keys and values."""
+    lq, hq, d = q.shape
+    hkv = k.shape[1]
+    g = hq // hkv
+    qg = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3).reshape(1, hkv, g * lq, d)  # query head h -> kv head h // g
+    out = F.scaled_dot_product_attention(qg, k.transpose(0, 1)[None], v.transpose(0, 1)[None], scale=scale)
+    return out[0].reshape(hkv, g, lq, d).permute(2, 0, 1, 3).reshape(lq, hq, d)
+
+
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
     gqa = q.shape[1] != k.shape[1]
     qb, kb = layout.q_bounds, layout.k_bounds
     outs = []
     for d in range(layout.num_docs):
         mask = _doc_mask(layout, qb[d], qb[d + 1], kb[d], kb[d + 1], q.device)
-        qd, kd, vd = (t.transpose(0, 1)[None] for t in (q[qb[d]:qb[d + 1]], k[kb[d]:kb[d + 1]], v[kb[d]:kb[d + 1]]))
-        if isinstance(mask, torch.Tensor) and gqa:  # the dense-mask kernels want explicit heads
+        qd, kd, vd = q[qb[d]:qb[d + 1]], k[kb[d]:kb[d + 1]], v[kb[d]:kb[d + 1]]
+        if mask is None and gqa:
+            outs.append(_sdpa_grouped(qd, kd, vd, scale))
+            continue
+        qd, kd, vd = (t.transpose(0, 1)[None] for t in (qd, kd, vd))  # [1, H, L, D]
+        if gqa:  # masked kernels want explicit heads
             rep = qd.shape[1] // kd.shape[1]
             kd, vd = kd.repeat_interleave(rep, 1), vd.repeat_interleave(rep, 1)
-        out = F.scaled_dot_product_attention(qd, kd, vd, attn_mask=mask, scale=scale,
-                                             enable_gqa=gqa and not isinstance(mask, torch.Tensor))
+        out = F.scaled_dot_product_attention(qd, kd, vd, attn_mask=mask, scale=scale)
         outs.append(out[0].transpose(0, 1))
     return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
 
@@ -170,7 +184,7 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLa
 def _compiled_flex():
     from torch.nn.attention.flex_attention import flex_attention
 
-    return torch.compile(flex_attention, dynamic=True)
+    return torch.compile(flex_attention, dynamic=False)
 
 
 def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
@@ -182,7 +196,8 @@ def _flex(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLa
     block_mask = create_block_mask(mask_mod, None, None, q.shape[0], k.shape[0], device=q.device)
     # Compiled on CUDA (fused kernel); eager elsewhere, where it is a correctness reference.
     attend = _compiled_flex() if q.device.type == "cuda" else flex_attention
-    out = attend(q.transpose(0, 1)[None], k.transpose(0, 1)[None], v.transpose(0, 1)[None],
+    q, k, v = (t.transpose(0, 1).contiguous()[None] for t in (q, k, v))  # [1, H, L, D]
+    out = attend(q, k, v,
                  block_mask=block_mask, scale=scale, enable_gqa=q.shape[1] != k.shape[1])
     return out[0].transpose(0, 1)
 
