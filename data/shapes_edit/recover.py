@@ -1,7 +1,7 @@
 """Read a scene graph back from any image: palette classification, connected components, template matching.
 
-Each pixel takes the nearest palette colour (backgrounds + shape colours) or ``UNKNOWN`` when none is close (noise,
-blur, colours the world does not have). Each connected region of one shape colour that is large enough becomes a
+Each pixel takes the nearest palette colour (backgrounds + shape colours; blends of a background and a shape colour
+count for the nearer end) or ``UNKNOWN`` when none is close (noise, colours the world does not have). Each connected region of one shape colour that is large enough becomes a
 shape: its bounding box gives centre and size (snapped to the lattice every edit keeps), and the best-fitting
 template of ``shape_mask`` in that box gives shape and rotation. On the world's own renders at >= 128 px this is
 exact; on other images it is the closest scene in the world's vocabulary.
@@ -9,6 +9,7 @@ exact; on other images it is the closest scene in the world's vocabulary.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,16 +50,33 @@ def square_image(image: Image.Image) -> np.ndarray:
 
 
 def classify_pixels(pixels: np.ndarray) -> np.ndarray:
-    """(H, W) palette index per pixel, ``UNKNOWN`` where no palette colour is within ``MAX_COLOUR_DISTANCE``."""
-    # Classify each distinct colour once: renders have about ten, photos-like images far fewer than pixels.
+    """(H, W) palette index per pixel, ``UNKNOWN`` where nothing is within ``MAX_COLOUR_DISTANCE``.
+
+    A pixel takes the nearest palette colour, unless a blend of the image's background and a shape colour (the RGB
+    segment between them, which blur and resampling make at shape edges) is nearer still: then it takes the end of
+    the blend it is closer to, so a blurred edge falls where the sharp one was.
+    """
+    # Classify each distinct colour once: renders have about ten, photo-like images far fewer than pixels.
     packed = pixels.reshape(-1, 3).astype(np.int32) @ np.array([1 << 16, 1 << 8, 1], dtype=np.int32)
     colours, inverse = np.unique(packed, return_inverse=True)
+    inverse = inverse.ravel()
     rgb = np.stack([(colours >> 16) & 255, (colours >> 8) & 255, colours & 255], 1).astype(np.float32)
-    dist = ((rgb[:, None, :] - PALETTE_FLOAT[None, :, :]) ** 2).sum(-1)
-    nearest = dist.argmin(1)
-    nearest[dist[np.arange(len(rgb)), nearest] > MAX_COLOUR_DISTANCE ** 2] = UNKNOWN
-    nearest = nearest[inverse.ravel()]
-    return nearest.reshape(pixels.shape[:2])
+    pure = ((rgb[:, None, :] - PALETTE_FLOAT[None, :, :]) ** 2).sum(-1)  # (colours in image, palette)
+    label, dist = pure.argmin(1), pure.min(1)
+    # the background: the background colour most pixels are nearest to
+    weight = np.bincount(inverse, minlength=len(rgb))
+    background = int(np.bincount(label, weights=weight, minlength=len(PALETTE_NAMES))[:N_BACKGROUNDS].argmax())
+    offset = rgb - PALETTE_FLOAT[background]
+    span = PALETTE_FLOAT[N_BACKGROUNDS:] - PALETTE_FLOAT[background]  # (shape colours, 3)
+    t = np.clip(offset @ span.T / (span ** 2).sum(1), 0.0, 1.0)  # position along each background -> colour blend
+    blend = ((offset[:, None, :] - t[..., None] * span[None]) ** 2).sum(-1)
+    nearest = blend.argmin(1)
+    rows = np.arange(len(rgb))
+    better = blend[rows, nearest] < dist
+    label[better] = np.where(t[rows, nearest] >= 0.5, N_BACKGROUNDS + nearest, background)[better]
+    dist[better] = blend[rows, nearest][better]
+    label[dist > MAX_COLOUR_DISTANCE ** 2] = UNKNOWN
+    return label[inverse].reshape(pixels.shape[:2])
 
 
 def _snap(value: float, step: int) -> int:
@@ -82,16 +100,44 @@ def _best_template(region: np.ndarray, origin: tuple[int, int], snapped: Shape, 
     drawn off the lattice) and where the renderer would put it at the snapped geometry (exact on the world's renders,
     where thin tips can fall between pixel centres and shrink the bounding box)."""
     h, w = region.shape
-    x0, y0, x1, y1 = pixel_box(snapped, side, side)
     best = ("square", 0, -1.0)
     for shape, rot in TEMPLATES:
         fitted = shape_mask(shape, rot, w, h)
-        iou = float((fitted & region).sum() / (fitted | region).sum())
-        if x1 > x0 and y1 > y0:
-            iou = max(iou, _iou_in_box(region, origin, shape_mask(shape, rot, x1 - x0, y1 - y0), (y0, x0)))
+        iou = max(float((fitted & region).sum() / (fitted | region).sum()),
+                  _rendered_iou(region, origin, snapped.replace(shape=shape, rotation=rot), side))
         if iou > best[2]:
             best = (shape, rot, iou)
     return best
+
+
+def _rendered_iou(region: np.ndarray, origin: tuple[int, int], shape: Shape, side: int) -> float:
+    x0, y0, x1, y1 = pixel_box(shape, side, side)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    return _iou_in_box(region, origin, shape_mask(shape.shape, shape.rotation, x1 - x0, y1 - y0), (y0, x0))
+
+
+def _centred_iou(region: np.ndarray, origin: tuple[int, int], shape: Shape, side: int) -> float:
+    """IoU with the shape drawn at ``shape.size`` but centred on the region itself, not on the lattice."""
+    px = shape.size * side / CANVAS
+    cy, cx = origin[0] + region.shape[0] / 2, origin[1] + region.shape[1] / 2
+    y0, x0 = math.floor(cy - px / 2 + 0.5), math.floor(cx - px / 2 + 0.5)
+    y1, x1 = math.floor(cy + px / 2 + 0.5), math.floor(cx + px / 2 + 0.5)
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    return _iou_in_box(region, origin, shape_mask(shape.shape, shape.rotation, x1 - x0, y1 - y0), (y0, x0))
+
+
+def _best_size(region: np.ndarray, origin: tuple[int, int], guess: Shape, side: int) -> tuple[Shape, float]:
+    """The size step around the bounding-box guess whose rendering overlaps the region best, drawn on the lattice
+    (exact for the world's renders) or on the region's own centre (for shapes drawn a little off). Thin tips (stars)
+    can vanish under blur or JPEG and shrink the bounding box; the area still says which size was drawn."""
+    candidates = [guess.replace(size=s) for s in (guess.size - SIZE_STEP, guess.size, guess.size + SIZE_STEP)
+                  if s >= SIZE_STEP]
+    scored = [(max(_rendered_iou(region, origin, c, side), _centred_iou(region, origin, c, side)), c)
+              for c in candidates]
+    iou, best = max(scored, key=lambda t: (t[0], t[1] == guess))
+    return best, iou
 
 
 def recover_pixels(pixels: np.ndarray, classes: np.ndarray | None = None) -> Recovery:
@@ -115,9 +161,11 @@ def recover_pixels(pixels: np.ndarray, classes: np.ndarray | None = None) -> Rec
             x = min(max(_snap((xs.start + xs.stop) / 2 * scale, LATTICE), 0), CANVAS)
             y = min(max(_snap((ys.start + ys.stop) / 2 * scale, LATTICE), 0), CANVAS)
             size = max(SIZE_STEP, _snap(max(xs.stop - xs.start, ys.stop - ys.start) * scale, SIZE_STEP))
+            region, origin = labels[slices] == label, (ys.start, xs.start)
             snapped = Shape(y=y, x=x, shape="square", colour=PALETTE_NAMES[index], size=size)
-            shape, rot, iou = _best_template(labels[slices] == label, (ys.start, xs.start), snapped, side)
-            shapes.append(snapped.replace(shape=shape, rotation=rot))
+            shape, rot, _ = _best_template(region, origin, snapped, side)
+            best, iou = _best_size(region, origin, snapped.replace(shape=shape, rotation=rot), side)
+            shapes.append(best)
             fits.append(iou)
     order = sorted(range(len(shapes)), key=lambda i: shapes[i])
     return Recovery(Scene(background, tuple(shapes)), [fits[i] for i in order], rejected)
