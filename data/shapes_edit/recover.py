@@ -1,10 +1,11 @@
 """Read a scene graph back from any image: palette classification, connected components, template matching.
 
-Each pixel takes the nearest palette colour (backgrounds + shape colours; blends of a background and a shape colour
-count for the nearer end) or ``UNKNOWN`` when none is close (noise, colours the world does not have). Each connected region of one shape colour that is large enough becomes a
-shape: its bounding box gives centre and size (snapped to the lattice every edit keeps), and the best-fitting
-template of ``shape_mask`` in that box gives shape and rotation. On the world's own renders at >= 128 px this is
-exact; on other images it is the closest scene in the world's vocabulary.
+Each pixel takes the nearest palette colour (backgrounds + shape colours; blends of the background and a shape
+colour count for the nearer end) or ``UNKNOWN`` when none is close (noise, colours the world does not have). Each
+connected region of one shape colour that is large enough becomes a shape: its bounding box gives the centre
+(snapped to the lattice every edit keeps), the best-fitting template of ``shape_mask`` gives shape and rotation,
+and the size step whose rendering overlaps the region best gives the size. On the world's own renders at >= 128 px
+this is exact; on other images it is the closest scene in the world's vocabulary.
 """
 
 from __future__ import annotations
