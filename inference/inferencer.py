@@ -23,6 +23,7 @@ from modeling.diffusion.sampler import Trajectory, euler_sample
 from modeling.diffusion.schedule import sampling_timesteps
 
 from .contexts import GuidanceContexts, ImageInputs
+from .static_decode import StaticDecoder
 from .settings import InferenceSettings, NoiseSource
 
 DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32,
@@ -99,12 +100,15 @@ class BagelInferencer:
     @torch.no_grad()
     def generate_text(self, context: KVCache, settings: InferenceSettings,
                       generator: torch.Generator | None = None) -> GeneratedText:
-        """Decode from a fork of ``context``: bos first, then greedy (or sampled) tokens until eos or the budget."""
-        special, cache = self.bundle.special_tokens, context.fork(settings.max_think_token_n + 1)
+        """Decode from a fork of ``context``: bos first, then greedy (or sampled) tokens until eos or the budget.
+        Steps have fixed shapes (a CUDA graph replayed per token on the GPU)."""
+        special = self.bundle.special_tokens
+        decoder = StaticDecoder(self.model, context.fork(settings.max_think_token_n),
+                                settings.cuda_graphs and self.device.type == "cuda")
         token = torch.tensor([special.bos], device=self.device)
         ids, rows = [], []
         for _ in range(settings.max_think_token_n):
-            logits = self.model.decode_logits(cache, token)[-1].float()
+            logits = decoder.feed(token)[-1].float()
             ids.append(int(token))
             rows.append(logits)
             if settings.do_sample:

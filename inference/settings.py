@@ -25,6 +25,7 @@ class InferenceSettings:
     vae_transform: tuple[int, int, int] = (1024, 512, 16)
     vit_transform: tuple[int, int, int] = (980, 224, 14)
     batch_cfg: bool = True  # run the CFG branches as one batched forward (False: one forward per branch)
+    cuda_graphs: bool = True  # replay text decoding steps as a CUDA graph (on CUDA devices)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -71,6 +71,7 @@ def main() -> None:
     p.add_argument("--attn-backend", default="auto")
     p.add_argument("--reference-path", action="store_true", help="also time one forward per CFG branch")
     p.add_argument("--json", type=Path, help="write the figures here")
+    p.add_argument("--profile", type=Path, help="write a profiler table of a 3-step edit here")
     p.add_argument("--device", default="cuda")
     p.add_argument("--config", type=Path, default=CONFIG, help="a configs JSON in the bagel-7b-mot.json format")
     args = p.parse_args()
@@ -105,10 +106,21 @@ def main() -> None:
     inferencer.generate_text(contexts.cond, InferenceSettings.from_dict({**decode_settings.to_dict(),
                                                                          "max_think_token_n": 8}))  # warm-up
     text, decode_s = timed(lambda: inferencer.generate_text(contexts.cond, decode_settings), device)
+    eager_settings = InferenceSettings.from_dict({**decode_settings.to_dict(), "cuda_graphs": False})
+    eager, eager_s = timed(lambda: inferencer.generate_text(contexts.cond, eager_settings), device)
     new_tokens = len(text.token_ids) - 1
     figures.update(decode_tokens=new_tokens, decode_context_tokens=contexts.cond.length,
                    decode_tokens_per_s=round(new_tokens / decode_s, 1),
+                   decode_eager_tokens_per_s=round((len(eager.token_ids) - 1) / eager_s, 1),
+                   decode_graph_equals_eager_ids=text.token_ids == eager.token_ids,
                    peak_gib_all=round(torch.cuda.max_memory_allocated(device) / 2**30, 1) if cuda else None)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            inferencer.edit(image, instruction, seed=0, num_timesteps=3)
+            torch.cuda.synchronize(device)
+        args.profile.write_text(prof.key_averages().table(sort_by="cuda_time_total", row_limit=30))
     print(json.dumps(figures, indent=1))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))

@@ -3,6 +3,7 @@ block prefill vs token-by-token decoding."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from PIL import Image
 
@@ -123,3 +124,22 @@ def test_same_seed_same_edit_and_other_seed_differs(tiny_bundle):
     c = inferencer.edit(image, "make it brighter", seed=2)
     assert a.image.size == (64, 64)
     assert a.image.tobytes() == b.image.tobytes() and a.image.tobytes() != c.image.tobytes()
+
+
+def test_static_decoder_equals_dynamic_decoding(tiny_bundle):
+    from inference.static_decode import StaticDecoder
+
+    model = tiny_bundle.model
+    prompt = torch.tensor(tiny_bundle.tokenizer.encode("what is in the picture", add_special_tokens=False))
+    context = model.new_cache()
+    model.prefill_text(context, prompt)
+    dynamic, static = context.fork(), StaticDecoder(model, context.fork(6), use_graph=False)
+    token = torch.tensor([3])
+    for _ in range(6):
+        expected = model.decode_logits(dynamic, token)
+        got = static.feed(token)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        token = expected[-1].argmax().reshape(1)
+    assert static.cache.length == dynamic.length and static.cache.next_position == dynamic.next_position
+    with pytest.raises(ValueError, match="full"):
+        static.feed(token)

@@ -42,6 +42,9 @@ class AttentionLayout:
     uniform_mode: str | None
     q_bounds: tuple[int, ...] = ()  # cu_q as Python ints (no device sync per layer)
     k_bounds: tuple[int, ...] = ()
+    # [Lk] bool, only for one document whose queries see exactly the valid keys: a fixed-size store that a
+    # CUDA graph can replay (decoding), where validity grows in place instead of the shapes.
+    key_valid: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if not self.q_bounds:
@@ -85,6 +88,17 @@ class AttentionLayout:
                    max(sample_lens), uniform).to(device)
 
     @classmethod
+    def for_static_store(cls, key_valid: torch.Tensor, num_queries: int) -> "AttentionLayout":
+        """Queries that see every key marked valid in a fixed-size store (``key_valid`` is updated in place)."""
+        capacity, device = key_valid.numel(), key_valid.device
+        zeros = torch.zeros(capacity, dtype=torch.long, device=device)
+        false = torch.zeros(capacity, dtype=torch.bool, device=device)
+        cu_q = torch.tensor([0, num_queries], dtype=torch.int32, device=device)
+        cu_k = torch.tensor([0, capacity], dtype=torch.int32, device=device)
+        return cls(zeros, zeros, false, false, torch.zeros(num_queries, dtype=torch.long, device=device), cu_q, cu_k,
+                   num_queries, capacity, None, (0, num_queries), (0, capacity), key_valid)
+
+    @classmethod
     def for_cached_queries(
         cls, cache_lens: list[int], query_lens: list[int], causal: bool, device: torch.device | str = "cpu"
     ) -> "AttentionLayout":
@@ -103,6 +117,8 @@ class AttentionLayout:
 
     def visible(self, q_idx: torch.Tensor, kv_idx: torch.Tensor) -> torch.Tensor:
         """Boolean mask: query ``q_idx`` may attend key ``kv_idx`` (broadcasting index tensors)."""
+        if self.key_valid is not None:
+            return self.key_valid[kv_idx] & (q_idx >= 0)
         qk = self.q_to_k[q_idx]
         same_doc = self.k_doc[qk] == self.k_doc[kv_idx]
         earlier = (self.k_split[kv_idx] < self.k_split[qk]) & ~self.k_noise[kv_idx]
@@ -118,6 +134,8 @@ def flash_attn_available() -> bool:
 def resolve_backend(backend: str, layout: AttentionLayout, device: torch.device) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS}")
+    if layout.key_valid is not None:  # a fixed-size masked store: only SDPA takes a key mask
+        return "sdpa"
     if backend == "flash" and (layout.uniform_mode is None or not flash_attn_available()):
         raise ValueError("the flash backend needs flash-attn on CUDA and one split per document; use 'flex' or 'sdpa'")
     if backend != "auto":
@@ -142,6 +160,8 @@ def packed_attention(
 def _doc_mask(layout: AttentionLayout, q0: int, q1: int, k0: int, k1: int, device: torch.device):
     """The mask of one document: None when it sees everything, a lower-right causal bias, or a dense bool mask."""
     lq, lk = q1 - q0, k1 - k0
+    if layout.key_valid is not None:
+        return layout.key_valid[None, None, None, k0:k1]  # the same keys for every query: broadcasts
     if layout.uniform_mode == "full" or (layout.uniform_mode == "causal" and lq == 1):
         return None
     if layout.uniform_mode == "causal":
@@ -150,14 +170,16 @@ def _doc_mask(layout: AttentionLayout, q0: int, q1: int, k0: int, k1: int, devic
     return layout.visible(q_idx[:, None], k_idx[None, :])
 
 
-def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
-    """Unmasked GQA as plain multi-head attention: the queries of each KV head's group are folded into the sequence
-    (exact when every query sees every key), so the fused kernels run without expanding keys and values."""
+def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                  key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """GQA as plain multi-head attention: the queries of each KV head's group are folded into the sequence (exact when
+    every query sees the same keys: no mask, or one key mask [1, 1, 1, Lk]), so no key/value expansion is needed."""
     lq, hq, d = q.shape
     hkv = k.shape[1]
     g = hq // hkv
     qg = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3).reshape(1, hkv, g * lq, d)  # query head h -> kv head h // g
-    out = F.scaled_dot_product_attention(qg, k.transpose(0, 1)[None], v.transpose(0, 1)[None], scale=scale)
+    out = F.scaled_dot_product_attention(qg, k.transpose(0, 1)[None], v.transpose(0, 1)[None], attn_mask=key_mask,
+                                         scale=scale)
     return out[0].reshape(hkv, g, lq, d).permute(2, 0, 1, 3).reshape(lq, hq, d)
 
 
@@ -168,8 +190,8 @@ def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLa
     for d in range(layout.num_docs):
         mask = _doc_mask(layout, qb[d], qb[d + 1], kb[d], kb[d + 1], q.device)
         qd, kd, vd = q[qb[d]:qb[d + 1]], k[kb[d]:kb[d + 1]], v[kb[d]:kb[d + 1]]
-        if mask is None and gqa:
-            outs.append(_sdpa_grouped(qd, kd, vd, scale))
+        if gqa and (mask is None or layout.key_valid is not None):
+            outs.append(_sdpa_grouped(qd, kd, vd, scale, mask))
             continue
         qd, kd, vd = (t.transpose(0, 1)[None] for t in (qd, kd, vd))  # [1, H, L, D]
         if gqa:  # masked kernels want explicit heads

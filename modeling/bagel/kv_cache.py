@@ -33,9 +33,10 @@ class KVCache:
         self.next_position = 0  # RoPE position of the next block
 
     def _empty(self, capacity: int) -> LayerKV:
+        # zeros, not empty: a fixed-size store is attended with a key mask, and masked slots must hold finite values
         shape = (capacity, *self.kv_shape)
-        return LayerKV(torch.empty(shape, dtype=self.dtype, device=self.device),
-                       torch.empty(shape, dtype=self.dtype, device=self.device))
+        return LayerKV(torch.zeros(shape, dtype=self.dtype, device=self.device),
+                       torch.zeros(shape, dtype=self.dtype, device=self.device))
 
     @property
     def capacity(self) -> int:
