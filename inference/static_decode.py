@@ -49,7 +49,7 @@ class StaticDecoder:
 
     @torch.no_grad()
     def feed(self, token: torch.Tensor) -> torch.Tensor:
-        """Feed one token [1] at the next position -> logits [1, vocab] (a view valid until the next call)."""
+        """Feed one token [1] at the next position -> logits [1, vocab]."""
         cache = self.cache
         if cache.length >= cache.capacity:
             raise ValueError(f"the decode store is full ({cache.capacity} tokens); fork the context with more room")
@@ -63,6 +63,6 @@ class StaticDecoder:
             if self.graph is None:
                 self._capture()  # the warm-up steps wrote this token's keys too: same values, same slot
             self.graph.replay()
-            logits = self.logits
+            logits = self.logits.clone()  # the graph's output buffer is overwritten by the next replay
         cache.commit(1, 1)
         return logits

@@ -17,6 +17,9 @@ from transformers.models.qwen2.modeling_qwen2 import Qwen2MLP, Qwen2RMSNorm, app
 from .attention import AttentionLayout, packed_attention
 
 
+SLIVER_RATIO = 32  # a kind with at most 1/32 of the rows is recomputed over the other expert's output
+
+
 @dataclass
 class ExpertRouting:
     """Which packed positions go to which expert; ``None`` means no token of that kind (skips the gather)."""
@@ -35,11 +38,22 @@ class ExpertRouting:
         return cls(torch.nonzero(~is_gen).squeeze(1), gen_idx)
 
     def apply(self, x: torch.Tensor, und_fn: Callable, gen_fn: Callable) -> torch.Tensor:
-        """[L, ...] -> [L, ...']: und_fn on understanding rows, gen_fn on generation rows."""
+        """[L, ...] -> [L, ...']: und_fn on understanding rows, gen_fn on generation rows.
+
+        When one kind is a sliver (a denoising block is thousands of latent tokens between two marker tokens), the
+        majority expert runs on the whole block and only the sliver is recomputed and written over it: every function
+        here acts row by row, and this avoids gathering and scattering the large share for a few wasted rows."""
         if self.gen_idx is None:
             return und_fn(x)
-        if self.und_idx.numel() == 0:
+        n_und, n_gen = self.und_idx.numel(), self.gen_idx.numel()
+        if n_und == 0:
             return gen_fn(x)
+        if min(n_und, n_gen) * SLIVER_RATIO <= x.shape[0]:
+            major_fn, minor_fn, minor_idx = (gen_fn, und_fn, self.und_idx) if n_gen > n_und else (und_fn, gen_fn,
+                                                                                                   self.gen_idx)
+            out = major_fn(x)
+            out[minor_idx] = minor_fn(x[minor_idx]).to(out.dtype)
+            return out
         y_und, y_gen = und_fn(x[self.und_idx]), gen_fn(x[self.gen_idx])
         out = y_und.new_empty((x.shape[0], *y_und.shape[1:]))
         out[self.und_idx] = y_und
