@@ -13,12 +13,12 @@ from inference.settings import InferenceSettings, NoiseSource
 from modeling.bagel.latents import grid_position_ids
 
 
-def _edit_sample(bundle, gen):
-    """An edit-like sample: clean VAE image, ViT image, instruction text, noised target latent (2x2 tokens)."""
-    model, special = bundle.model, bundle.special_tokens
+def _edit_sample(bundle, gen, side):
+    """An edit-like sample: clean VAE image, ViT image, instruction text, noised target latent (side x side tokens)."""
+    special = bundle.special_tokens
     text = [special.bos, *bundle.tokenizer.encode("Make it blue.", add_special_tokens=False), special.eos]
-    cond_latent = torch.randn(16, 4, 4, generator=gen)
-    target_latent = torch.randn(16, 4, 4, generator=gen)
+    cond_latent = torch.randn(16, 2 * side, 2 * side, generator=gen)
+    target_latent = torch.randn(16, 2 * side, 2 * side, generator=gen)
     vit_pixels = ImageTransform(56, 28, 14)(Image.new("RGB", (28, 42), (200, 30, 60)))
     patches = patchify(vit_pixels, 14)
     vit_grid = (vit_pixels.shape[1] // 14, vit_pixels.shape[2] // 14)
@@ -27,7 +27,8 @@ def _edit_sample(bundle, gen):
 
 def _packed_batch(bundle, text, cond_latent, target_latent, patches, vit_grid, raw_t, noise):
     special, max_latent = bundle.special_tokens, bundle.config.bagel.max_latent_size
-    n_vit, n_lat = patches.shape[0], 4
+    side = cond_latent.shape[1] // 2
+    n_vit, n_lat = patches.shape[0], side * side
     splits = [n_lat + 2, n_vit + 2, len(text), n_lat + 2]
     offsets = torch.tensor([0, *splits]).cumsum(0).tolist()
     vae_cond_idx = torch.arange(1, 1 + n_lat)
@@ -46,33 +47,50 @@ def _packed_batch(bundle, text, cond_latent, target_latent, patches, vit_grid, r
         packed_position_ids=positions, packed_vit_tokens=patches,
         packed_vit_position_ids=grid_position_ids(*vit_grid, bundle.config.bagel.vit_max_num_patch_per_side),
         packed_vit_token_indexes=vit_idx, vit_token_seqlens=torch.tensor([n_vit]),
-        padded_latent=torch.stack([cond_latent, target_latent]), patchified_vae_latent_shapes=[(2, 2), (2, 2)],
-        packed_latent_position_ids=torch.cat([grid_position_ids(2, 2, max_latent)] * 2),
+        padded_latent=torch.stack([cond_latent, target_latent]), patchified_vae_latent_shapes=[(side, side)] * 2,
+        packed_latent_position_ids=torch.cat([grid_position_ids(side, side, max_latent)] * 2),
         packed_vae_token_indexes=torch.cat([vae_cond_idx, vae_tgt_idx]),
         packed_timesteps=torch.cat([torch.full((n_lat,), float("-inf")), torch.full((n_lat,), raw_t)]),
         noise=noise, mse_loss_indexes=vae_tgt_idx, ce_loss_indexes=torch.empty(0, dtype=torch.long),
         packed_label_ids=torch.empty(0, dtype=torch.long))
 
 
-def test_packed_training_forward_equals_cached_inference(tiny_bundle):
+@pytest.mark.parametrize("side", [2, 8])  # 8x8: the image blocks take the sliver routing path at inference
+def test_packed_training_forward_equals_cached_inference(tiny_bundle, side):
     model, gen = tiny_bundle.model, torch.Generator().manual_seed(3)
-    text, cond_latent, target_latent, patches, vit_grid = _edit_sample(tiny_bundle, gen)
-    noise = torch.randn(8, 64, generator=gen)
+    text, cond_latent, target_latent, patches, vit_grid = _edit_sample(tiny_bundle, gen, side)
+    n_lat = side * side
+    noise = torch.randn(2 * n_lat, 64, generator=gen)
     batch = _packed_batch(tiny_bundle, text, cond_latent, target_latent, patches, vit_grid, 0.3, noise)
     with torch.no_grad():
         out = model.packed_forward(batch)
         train_velocity = model.llm2vae(out.hidden[batch["mse_loss_indexes"]])
-    t = out.t[4]
-    x_t = ((1 - out.t[:, None]) * out.x0 + out.t[:, None] * out.noise)[4:]
+    t = out.t[n_lat]
+    x_t = ((1 - out.t[:, None]) * out.x0 + out.t[:, None] * out.noise)[n_lat:]
 
     cache = model.new_cache(capacity=4)  # small on purpose: the cache must grow
     model.prefill_vae(cache, cond_latent)
     model.prefill_vit(cache, patches, vit_grid)
     model.prefill_text(cache, torch.tensor(text))
-    assert (cache.length, cache.next_position) == (batch["sequence_length"] - 6, 2 + len(text))
-    plan = model.plan_image_query([cache], (2, 2))
+    assert (cache.length, cache.next_position) == (batch["sequence_length"] - (n_lat + 2), 2 + len(text))
+    plan = model.plan_image_query([cache], (side, side))
     cached_velocity = model.predict_velocity(plan, x_t, t)[0]
     torch.testing.assert_close(cached_velocity, train_velocity, atol=2e-5, rtol=1e-5)
+
+
+def test_sliver_routing_equals_gather_routing():
+    from modeling.bagel.mot_layer import ExpertRouting
+
+    gen = torch.Generator().manual_seed(0)
+    und, mot = torch.nn.Linear(8, 5), torch.nn.Linear(8, 5)
+    x = torch.randn(100, 8, generator=gen)
+    routing = ExpertRouting.from_gen_indexes(100, torch.arange(1, 99))  # und rows 0 and 99: a sliver
+    expected = mot(x)
+    expected[[0, 99]] = und(x[[0, 99]])
+    torch.testing.assert_close(routing.apply(x, und, mot), expected)
+    many_und = ExpertRouting.from_gen_indexes(100, torch.arange(0, 100, 2))  # half and half: gather path
+    torch.testing.assert_close(many_und.apply(x, und, mot)[1::2], und(x[1::2]))
+    torch.testing.assert_close(many_und.apply(x, und, mot)[0::2], mot(x[0::2]))
 
 
 def test_batched_cfg_branches_equal_separate_forwards(tiny_bundle):
