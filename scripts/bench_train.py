@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=("original", "trainer"), required=True)
     p.add_argument("--ac", action="store_true", help="activation checkpointing per block (trainer mode)")
+    p.add_argument("--compile", action="store_true", help="torch.compile each decoder layer and ViT block")
     p.add_argument("--attn-backend", default="auto", choices=("auto", "flash", "flex", "sdpa"))
     p.add_argument("--llm-layers", type=int, default=4)
     p.add_argument("--samples", type=int, default=8)
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--configs", default=str(CONFIGS), help="full-size configs JSON (widths)")
     p.add_argument("--json", help="also write the result as JSON here")
+    p.add_argument("--profile", help="profile one extra step; write its kernel table here")
     return p.parse_args(argv)
 
 
@@ -58,9 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     workload = SyntheticEditConfig(samples_per_batch=args.samples)
     batch = synthetic_edit_batch(workload, special, 0)
     result = run_benchmark(config, batch, args.mode, info.device, steps=args.steps, warmup=args.warmup,
-                           attn_backend=args.attn_backend, activation_checkpointing=args.ac)
+                           attn_backend=args.attn_backend, activation_checkpointing=args.ac, compile_blocks=args.compile,
+                           profile_path=args.profile)
     vae_s = time_vae_encode(config, 2 * args.samples, workload.vae_side, info.device)
-    report = {**asdict(result), "activation_checkpointing": args.ac, "attn_backend": args.attn_backend,
+    report = {**asdict(result), "activation_checkpointing": args.ac, "compile": args.compile,
+              "attn_backend": args.attn_backend,
               "vae_encode_s_per_step": vae_s, "device": torch.cuda.get_device_name() if info.device.type == "cuda"
               else "cpu", "torch": torch.__version__}
     print(json.dumps(report, indent=1))

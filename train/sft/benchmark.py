@@ -29,9 +29,9 @@ from modeling.vae.autoencoder import FluxAutoencoder
 from train.common.ema import EMA
 from train.common.flops import ModelWidths, peak_flops, training_flops
 from train.common.nan_guard import NanGuard
-from train.common.parallelize import ParallelPlan, build_mesh, parallelize
+from train.common.parallelize import ParallelPlan, build_mesh, get_submodule_list, parallelize
 from train.sft.build import BLOCK_LISTS
-from train.sft.step import train_step
+from train.sft.step import make_adamw, train_step
 
 Mode = Literal["original", "trainer"]
 
@@ -71,12 +71,16 @@ def init_on_device(model: nn.Module, seed: int = 0, std: float = 0.02) -> None:
 
 
 def build_bench_model(config: BagelConfig, mode: Mode, device: torch.device, attn_backend: str,
-                      activation_checkpointing: bool) -> nn.Module:
+                      activation_checkpointing: bool, compile_blocks: bool) -> nn.Module:
     model = build_bagel(config, "meta", attn_backend=attn_backend)
     if mode == "trainer":
         plan = ParallelPlan(block_lists=BLOCK_LISTS, param_dtype="bfloat16" if device.type == "cuda" else "float32",
-                            activation_checkpointing=activation_checkpointing)
+                            activation_checkpointing=activation_checkpointing, compile_blocks=compile_blocks)
         parallelize(model, plan, build_mesh(device.type, 1, 0))
+    elif compile_blocks:
+        for path in BLOCK_LISTS:
+            for block in get_submodule_list(model, path):
+                block.compile()
     model.to_empty(device=device)
     reset_non_persistent_buffers(model)
     init_on_device(model)
@@ -86,10 +90,14 @@ def build_bench_model(config: BagelConfig, mode: Mode, device: torch.device, att
 
 
 def run_benchmark(config: BagelConfig, batch: dict, mode: Mode, device: torch.device, *, steps: int, warmup: int,
-                  attn_backend: str = "auto", activation_checkpointing: bool = False) -> BenchResult:
-    model = build_bench_model(config, mode, device, attn_backend, activation_checkpointing)
+                  attn_backend: str = "auto", activation_checkpointing: bool = False, compile_blocks: bool = False,
+                  profile_path: str | None = None) -> BenchResult:
+    """Median seconds per step over ``steps`` after ``warmup``; with ``profile_path`` one more step is profiled and
+    its kernel table (by total CUDA time) written there."""
+    model = build_bench_model(config, mode, device, attn_backend, activation_checkpointing, compile_blocks)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    optimizer = torch.optim.AdamW(list(params.values()), lr=1e-5, betas=(0.9, 0.95), eps=1e-15, foreach=True)
+    optimizer = make_adamw(list(params.values()), lr=1e-5, betas=(0.9, 0.95), eps=1e-15, weight_decay=0.0,
+                           device=device)
     ema = EMA(params, 0.9999) if mode == "trainer" else None
     guard = NanGuard(max_consecutive=10 ** 9)
     batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
@@ -102,6 +110,15 @@ def run_benchmark(config: BagelConfig, batch: dict, mode: Mode, device: torch.de
                    ce_weight=1.0, mse_weight=1.0, grad_clip=1.0)  # ends with .item() syncs: the step is complete
         if step >= warmup:
             times.append(time.perf_counter() - start)
+    if profile_path is not None:
+        activities = [torch.profiler.ProfilerActivity.CPU] + (
+            [torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with torch.profiler.profile(activities=activities) as prof:
+            train_step(model, optimizer, ema, guard, [batch], device=device, world_size=1, encode_images=None,
+                       ce_weight=1.0, mse_weight=1.0, grad_clip=1.0)
+        sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+        with open(profile_path, "w") as f:
+            f.write(prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=90))
     seconds = statistics.median(times)
     flops = training_flops(batch, ModelWidths.from_bagel_config(config))
     peak = peak_flops(device)

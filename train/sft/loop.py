@@ -25,7 +25,7 @@ from train.sft.config import SFTConfig
 from train.sft.export import export_run, gather_export_state
 from train.sft.freezing import apply_freezing
 from train.sft.loss import LossSums
-from train.sft.step import StepResult, train_step
+from train.sft.step import StepResult, make_adamw, train_step
 
 StepCallback = Callable[[int, StepResult], None]
 
@@ -79,8 +79,8 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
         parts.materialize(model, device)
     named_trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
     o = cfg.optim
-    optimizer = torch.optim.AdamW(list(named_trainable.values()), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
-                                  weight_decay=o.weight_decay, foreach=True)
+    optimizer = make_adamw(list(named_trainable.values()), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
+                           weight_decay=o.weight_decay, device=device)
     ema = EMA(named_trainable, cfg.train.ema_decay)
     guard = NanGuard(cfg.train.max_consecutive_bad_steps)
     ckpt = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.checkpoint.keep_last, rank, world)
@@ -169,12 +169,14 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
                 scalars["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
             logger.log(done, scalars)
             window, window_tokens, window_flops, window_start = LossSums(), 0.0, 0.0, time.perf_counter()
+        paused = time.perf_counter()  # checkpoint, export and validation time stays out of tokens/s
         if done % cfg.checkpoint.every == 0 or done == cfg.train.total_steps:
             save(done)
         if cfg.checkpoint.export_every and done % cfg.checkpoint.export_every == 0:
             export(done)
         if cfg.validation.every and done % cfg.validation.every == 0:
             validate(done)
+        window_start += time.perf_counter() - paused
     if summary.final_step == cfg.train.total_steps:
         export(summary.final_step, final=True)
     summary.skipped_steps = guard.skipped_total

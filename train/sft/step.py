@@ -26,6 +26,15 @@ class StepResult:
     sums: LossSums         # this rank's per-group sums (for per-dataset logging)
 
 
+def make_adamw(params: list[nn.Parameter], *, lr: float, betas: tuple[float, float], eps: float,
+               weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW: the fused CUDA kernel for plain GPU tensors; the foreach path for FSDP2's DTensors (measured faster on
+    an H200, 0.76 vs 0.79 s per benchmark step: the fused op's DTensor dispatch costs more CPU time) and on CPU."""
+    fused = device.type == "cuda" and not any(isinstance(p, DTensor) for p in params)
+    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused,
+                             foreach=None if fused else True)
+
+
 def prepare_batch(batch: dict[str, Any], device: torch.device,
                   encode_images: Callable[[torch.Tensor], torch.Tensor] | None) -> dict[str, Any]:
     """Move tensors to ``device``; VAE-encode ``padded_images`` into ``padded_latent`` without gradients."""
