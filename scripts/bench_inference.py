@@ -72,6 +72,8 @@ def main() -> None:
     p.add_argument("--reference-path", action="store_true", help="also time one forward per CFG branch")
     p.add_argument("--json", type=Path, help="write the figures here")
     p.add_argument("--profile", type=Path, help="write a profiler table of a 3-step edit here")
+    p.add_argument("--profile-decode", type=Path, help="write a profiler table of 16 eager decode steps here")
+    p.add_argument("--skip-edit", action="store_true", help="only the decode figures")
     p.add_argument("--device", default="cuda")
     p.add_argument("--config", type=Path, default=CONFIG, help="a configs JSON in the bagel-7b-mot.json format")
     args = p.parse_args()
@@ -84,17 +86,18 @@ def main() -> None:
     image = Image.effect_noise((args.size, args.size), 64).convert("RGB")
     instruction = "Replace the red car on the left with a blue bicycle and keep everything else unchanged."
 
-    inferencer.edit(image, instruction, num_timesteps=3)  # warm-up (kernels, allocator)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-    fast, fast_s = timed(lambda: inferencer.edit(image, instruction, seed=0), device)
-    peak_gib = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
     figures = {"device": torch.cuda.get_device_name(device) if cuda else "cpu", "torch": torch.__version__,
-               "size": args.size,
-               "steps": args.steps, "attn_backend": args.attn_backend, "edit_s": round(fast_s, 2),
-               "edit_timings": {k: round(v, 3) for k, v in fast.timings.items()}, "peak_gib": round(peak_gib, 1)}
+               "size": args.size, "steps": args.steps, "attn_backend": args.attn_backend}
+    if not args.skip_edit:
+        inferencer.edit(image, instruction, num_timesteps=3)  # warm-up (kernels, allocator)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(device)
+        fast, fast_s = timed(lambda: inferencer.edit(image, instruction, seed=0), device)
+        peak_gib = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
+        figures.update(edit_s=round(fast_s, 2), edit_timings={k: round(v, 3) for k, v in fast.timings.items()},
+                       peak_gib=round(peak_gib, 1))
 
-    if args.reference_path:
+    if args.reference_path and not args.skip_edit:
         slow, slow_s = timed(lambda: inferencer.edit(image, instruction, seed=0, batch_cfg=False), device)
         figures["reference_path_edit_s"] = round(slow_s, 2)
         diff = torch.from_numpy(np.array(fast.image, dtype=np.float32) - np.array(slow.image, dtype=np.float32))
@@ -114,6 +117,14 @@ def main() -> None:
                    decode_eager_tokens_per_s=round((len(eager.token_ids) - 1) / eager_s, 1),
                    decode_graph_equals_eager_ids=text.token_ids == eager.token_ids,
                    peak_gib_all=round(torch.cuda.max_memory_allocated(device) / 2**30, 1) if cuda else None)
+    if args.profile_decode:
+        from torch.profiler import ProfilerActivity, profile
+
+        short = InferenceSettings.from_dict({**eager_settings.to_dict(), "max_think_token_n": 16})
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            inferencer.generate_text(contexts.cond, short)
+            torch.cuda.synchronize(device)
+        args.profile_decode.write_text(prof.key_averages().table(sort_by="cuda_time_total", row_limit=30))
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
