@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import socket
 import time
@@ -134,6 +136,31 @@ def test_validation_grid_of_edits_with_cot(tmp_path, mix, dist_info) -> None:
     assert "Make the sky blue." in notes and "(no thinking)" in notes
 
 
+def test_random_init_on_the_synthetic_workload(tmp_path, dist_info) -> None:
+    """The benchmark / scaling path: weights drawn from a configs JSON, batches from the synthetic edit workload."""
+    tiny = Path(TINY)
+    configs = {"llm_config.json": json.loads((tiny / "llm_config.json").read_text()),
+               "vit_config.json": json.loads((tiny / "vit_config.json").read_text()),
+               "bagel_config (app.py)": json.loads((tiny / "bagel_config.json").read_text()),
+               "ae_params (load_ae)": {k: v for k, v in json.loads((tiny / "ae_config.json").read_text()).items()
+                                       if not k.startswith("_")},
+               "tokenizer": json.loads((tiny / "special_token_ids.json").read_text())}
+    (tmp_path / "configs.json").write_text(json.dumps(configs))
+    cfg = from_dict(SFTConfig, {
+        "output_dir": str(tmp_path / "run"),
+        "model": {"random_init_configs": str(tmp_path / "configs.json"), "llm_layers": 1, "vae_dtype": "float32"},
+        "data": {"source": "synthetic_edit", "synthetic": {"samples_per_batch": 2, "text_tokens": 24,
+                                                            "vit_side": 42, "vae_side": 48, "vocab_limit": 480}},
+        "parallel": {"param_dtype": "float32"},
+        "train": {"total_steps": 2, "device": "cpu"},
+        "logging": {"every": 1, "tensorboard": False},
+    })
+    parts = build_sft_components(cfg, dist_info)
+    summary = run_sft(cfg, parts, dist_info)
+    assert len(parts.model.language_model.model.layers) == 1
+    assert all(math.isfinite(v) for v in summary.losses.values()) and len(summary.losses) == 2
+
+
 def _two_rank_worker(rank: int, port: int, root: str) -> None:
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -147,6 +174,7 @@ def _two_rank_worker(rank: int, port: int, root: str) -> None:
     summary = run_sft(cfg, parts, info)
     assert all(torch.isfinite(torch.tensor(v)) for v in summary.losses.values())
     torch.save(parts.data.seen, os.path.join(root, f"modalities_{rank}.pt"))
+    dist.barrier()  # leave together: the store host (rank 0) must not exit while a peer still talks to it
     dist.destroy_process_group()
 
 

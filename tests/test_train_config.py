@@ -57,7 +57,7 @@ def test_validate_hooks_run_with_their_section() -> None:
         from_dict(SFTConfig, {"data": {"mix": "m.yaml"}})
 
 
-@pytest.mark.parametrize("name", ["meta_cot.yaml", "edit_only.yaml", "tiny_cpu.yaml"])
+@pytest.mark.parametrize("name", ["meta_cot.yaml", "edit_only.yaml", "tiny_cpu.yaml", "random_7b_scaling.yaml"])
 def test_shipped_configs_load_and_round_trip(name: str, tmp_path) -> None:
     cfg = load_config(SFTConfig, str(CONFIGS / name))
     saved = tmp_path / "config.yaml"

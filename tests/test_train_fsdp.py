@@ -34,6 +34,7 @@ def _two_rank_worker(rank: int, port: int, out_dir: str) -> None:
     weights = {k: v.full_tensor() for k, v in parts.model.state_dict().items()}
     if rank == 0:
         torch.save({"losses": summary.losses, "weights": weights}, os.path.join(out_dir, "result.pt"))
+    dist.barrier()  # leave together: the store host (rank 0) must not exit while a peer still talks to it
     dist.destroy_process_group()
 
 

@@ -6,6 +6,7 @@ shards it, and ``materialize`` allocates each rank's shards and broadcasts the v
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -81,6 +82,14 @@ def _bagel_config(cfg: SFTConfig) -> BagelConfig:
     return config
 
 
+def _reference_special_tokens(path: str) -> SpecialTokens:
+    """BAGEL's special-token ids from a configs JSON ('tokenizer.new_token_ids'), else Qwen2.5's."""
+    ids = json.loads(Path(path).read_text()).get("tokenizer", {}).get("new_token_ids")
+    if ids is None:
+        return QWEN25_SPECIAL_TOKENS
+    return SpecialTokens(ids["bos_token_id"], ids["eos_token_id"], ids["start_of_image"], ids["end_of_image"])
+
+
 def _initial_state(cfg: SFTConfig, config: BagelConfig, special: SpecialTokens) -> dict[str, torch.Tensor]:
     """Rank 0's full float32 state dict: the official EMA weights, or seeded random weights."""
     if cfg.model.model_dir is not None:
@@ -99,7 +108,7 @@ def _autoencoder(cfg: SFTConfig, config: BagelConfig, device: torch.device) -> F
 def build_sft_components(cfg: SFTConfig, info: DistInfo) -> TrainComponents:
     config = _bagel_config(cfg)
     tokenizer, special = (load_tokenizer(cfg.model.model_dir) if cfg.model.model_dir is not None
-                          else (None, QWEN25_SPECIAL_TOKENS))
+                          else (None, _reference_special_tokens(cfg.model.random_init_configs)))
     model = build_bagel(config, "meta", special_tokens=special)
     full_state = _initial_state(cfg, config, special) if info.is_main else {}
     vae = _autoencoder(cfg, config, info.device)
