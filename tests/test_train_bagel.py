@@ -21,6 +21,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import yaml
 from PIL import Image
+from safetensors.torch import load_file
 
 from data.dataset_info import DatasetInfo, register_dataset
 from data.demo_records import demo_records
@@ -30,6 +31,7 @@ from train.common.config import from_dict
 from train.common.distributed import init_distributed
 from train.sft.build import build_sft_components
 from train.sft.config import SFTConfig
+from train.sft.export import export_checkpoint
 from train.sft.loop import run_sft
 
 TINY = "/work/shared/reference/bagel-tiny"
@@ -111,6 +113,12 @@ def test_resume_export_and_edit_on_tiny_bagel(tmp_path, mix, dist_info) -> None:
     # EMA with decay 0.5 over 4 steps: between the initial and the trained weights, equal to neither
     assert not torch.equal(got, trained[name].bfloat16().float()) and not torch.equal(got, initial[name])
     assert (got - trained[name]).abs().max() < (initial[name] - trained[name]).abs().max()
+
+    offline = tmp_path / "offline"
+    export_checkpoint(str(tmp_path / "cut" / "checkpoints" / "step_00000004"), str(offline))
+    from_checkpoint, in_run = load_file(offline / "ema.safetensors"), load_file(exported / "ema.safetensors")
+    assert from_checkpoint.keys() == in_run.keys()
+    assert all(torch.equal(from_checkpoint[k], in_run[k]) for k in in_run)
 
     from inference.inferencer import BagelInferencer  # noqa: PLC0415 (only this test needs inference)
     image = Image.open(Path(TINY) / "cases" / "edit" / "input.png").convert("RGB")

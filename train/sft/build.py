@@ -82,6 +82,13 @@ def _bagel_config(cfg: SFTConfig) -> BagelConfig:
     return config
 
 
+def _tokenizer(cfg: SFTConfig) -> tuple[Any, SpecialTokens]:
+    """The folder's tokenizer and special ids; random init has no tokenizer (synthetic token ids only)."""
+    if cfg.model.model_dir is not None:
+        return load_tokenizer(cfg.model.model_dir)
+    return None, _reference_special_tokens(cfg.model.random_init_configs)
+
+
 def _reference_special_tokens(path: str) -> SpecialTokens:
     """BAGEL's special-token ids from a configs JSON ('tokenizer.new_token_ids'), else Qwen2.5's."""
     ids = json.loads(Path(path).read_text()).get("tokenizer", {}).get("new_token_ids")
@@ -97,21 +104,29 @@ def _initial_state(cfg: SFTConfig, config: BagelConfig, special: SpecialTokens) 
     return build_bagel(config, "cpu", special_tokens=special, init_seed=cfg.train.seed).state_dict()
 
 
-def _autoencoder(cfg: SFTConfig, config: BagelConfig, device: torch.device) -> FluxAutoencoder:
+def _autoencoder(cfg: SFTConfig, config: BagelConfig, device: torch.device, dtype: torch.dtype) -> FluxAutoencoder:
     vae = FluxAutoencoder(config.ae)
     if cfg.model.model_dir is not None:
         vae.load_official_state_dict(load_file(str(Path(cfg.model.model_dir) / "ae.safetensors")))
     vae.requires_grad_(False)
-    return vae.to(device=device, dtype=DTYPES[cfg.model.vae_dtype]).eval()
+    return vae.to(device=device, dtype=dtype).eval()
+
+
+def bundle_for_export(cfg: SFTConfig) -> BagelBundle:
+    """What ``export_bagel`` needs besides the weights: configs, AE, tokenizer (a model of shapes only)."""
+    config = _bagel_config(cfg)
+    tokenizer, special = _tokenizer(cfg)
+    model = build_bagel(config, "meta", special_tokens=special)
+    # The AE is written as read (float32 on CPU), whatever dtype training encodes in.
+    return BagelBundle(model, _autoencoder(cfg, config, torch.device("cpu"), torch.float32), tokenizer, special, config)
 
 
 def build_sft_components(cfg: SFTConfig, info: DistInfo) -> TrainComponents:
     config = _bagel_config(cfg)
-    tokenizer, special = (load_tokenizer(cfg.model.model_dir) if cfg.model.model_dir is not None
-                          else (None, _reference_special_tokens(cfg.model.random_init_configs)))
+    tokenizer, special = _tokenizer(cfg)
     model = build_bagel(config, "meta", special_tokens=special)
     full_state = _initial_state(cfg, config, special) if info.is_main else {}
-    vae = _autoencoder(cfg, config, info.device)
+    vae = _autoencoder(cfg, config, info.device, DTYPES[cfg.model.vae_dtype])
 
     if cfg.data.source == "synthetic_edit":
         data = SyntheticEditStream(cfg.data.synthetic, DataSpecialTokens(special.bos, special.eos,
@@ -132,10 +147,7 @@ def build_sft_components(cfg: SFTConfig, info: DistInfo) -> TrainComponents:
         full_state.clear()
 
     def export(state: dict[str, torch.Tensor], out_dir: str) -> None:
-        bundle = BagelBundle(build_bagel(config, "meta", special_tokens=special), vae.float().cpu(), tokenizer,
-                             special, config)
-        export_bagel(bundle, out_dir, state_dict=state)
-        vae.to(device=info.device, dtype=DTYPES[cfg.model.vae_dtype])
+        export_bagel(bundle_for_export(cfg), out_dir, state_dict=state)
 
     prompts: list[ValidationPrompt] = []
 
