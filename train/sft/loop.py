@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-import torch.distributed as dist
 
 from train.common.checkpoint import CheckpointManager, broadcast_object, latest_checkpoint
 from train.common.config import save_config, to_dict, to_yaml
-from train.common.distributed import DistInfo, all_reduce_sum, barrier
+from train.common.distributed import DistInfo, barrier
 from train.common.ema import EMA
 from train.common.flops import peak_flops, training_flops
 from train.common.lr_schedule import lr_at_step, set_lr
@@ -24,7 +23,7 @@ from train.sft.components import TrainComponents
 from train.sft.config import SFTConfig
 from train.sft.export import export_run, gather_export_state
 from train.sft.freezing import apply_freezing
-from train.sft.loss import LossSums
+from train.sft.meter import WindowMeter
 from train.sft.step import StepResult, make_adamw, train_step
 
 StepCallback = Callable[[int, StepResult], None]
@@ -36,29 +35,6 @@ class RunSummary:
     final_step: int
     losses: dict[int, float] = field(default_factory=dict)  # step -> global loss
     skipped_steps: int = 0
-
-
-def _window_scalars(sums: LossSums, prefix: str = "") -> dict[str, float]:
-    out = {}
-    ce, n_ce, mse, n_mse = sums.totals
-    if n_ce:
-        out[f"{prefix}ce"] = ce / n_ce
-    if n_mse:
-        out[f"{prefix}mse"] = mse / n_mse
-    return out
-
-
-def _gather_group_sums(sums: LossSums) -> LossSums:
-    """Every rank's per-dataset sums merged, with totals over all groups (small dicts; only on log steps)."""
-    gathered = [dict(sums.groups)]
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        gathered = [None] * dist.get_world_size()
-        dist.all_gather_object(gathered, dict(sums.groups))
-    merged = LossSums()
-    for groups in gathered:
-        for name, values in groups.items():
-            merged.add(LossSums(totals=list(values), groups={name: list(values)}))
-    return merged
 
 
 def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
@@ -126,9 +102,7 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
         barrier()
 
     summary = RunSummary(start_step=start_step, final_step=start_step)
-    peak = peak_flops(device)
-    window = LossSums()
-    window_tokens, window_flops, window_start = 0.0, 0.0, time.perf_counter()
+    meter = WindowMeter(device, world, peak_flops(device))
     data_iter = iter(parts.data)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -136,15 +110,13 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
         set_lr(optimizer, lr_at_step(step, lr=o.lr, min_lr=o.min_lr, warmup_steps=o.warmup_steps,
                                      total_steps=cfg.train.total_steps, schedule=o.schedule))
         micro = [next(data_iter) for _ in range(cfg.train.grad_accum_steps)]
-        if parts.widths is not None:
-            window_flops += sum(training_flops(b, parts.widths) for b in micro)
+        flops = sum(training_flops(b, parts.widths) for b in micro) if parts.widths is not None else 0.0
         result = train_step(model, optimizer, ema, guard, micro, device=device, world_size=world,
                             encode_images=parts.encode_images, ce_weight=cfg.loss.ce_weight,
                             mse_weight=cfg.loss.mse_weight, grad_clip=o.grad_clip)
         done = step + 1
         summary.final_step, summary.losses[done] = done, result.loss
-        window.add(result.sums)
-        window_tokens += result.tokens
+        meter.add(result, flops)
         logger.step()
         if not result.applied:
             logger.message(f"step {done}: non-finite loss {result.loss} or grad norm {result.grad_norm}; update "
@@ -155,28 +127,15 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
             save(done)
             raise TrainingDiverged(guard.stop_message(done))
         if done % cfg.logging.every == 0 or done == cfg.train.total_steps:
-            elapsed = time.perf_counter() - window_start
-            scalars = {"loss": result.loss, "grad_norm": result.grad_norm, "lr": optimizer.param_groups[0]["lr"],
-                       "tokens_per_s": window_tokens / elapsed, "skipped_steps": float(guard.skipped_total)}
-            merged = _gather_group_sums(window)
-            scalars.update(_window_scalars(merged))
-            for name, values in sorted(merged.groups.items()):
-                scalars.update(_window_scalars(LossSums(totals=values), prefix=f"{name}/"))
-            if peak is not None and window_flops:
-                (global_flops,) = all_reduce_sum([window_flops], device)
-                scalars["mfu"] = global_flops / (elapsed * world * peak)
-            if device.type == "cuda":
-                scalars["peak_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
-            logger.log(done, scalars)
-            window, window_tokens, window_flops, window_start = LossSums(), 0.0, 0.0, time.perf_counter()
-        paused = time.perf_counter()  # checkpoint, export and validation time stays out of tokens/s
+            logger.log(done, meter.report(result, optimizer.param_groups[0]["lr"], guard.skipped_total))
+        paused = time.perf_counter()
         if done % cfg.checkpoint.every == 0 or done == cfg.train.total_steps:
             save(done)
         if cfg.checkpoint.export_every and done % cfg.checkpoint.export_every == 0:
             export(done)
         if cfg.validation.every and done % cfg.validation.every == 0:
             validate(done)
-        window_start += time.perf_counter() - paused
+        meter.exclude(time.perf_counter() - paused)
     if summary.final_step == cfg.train.total_steps:
         export(summary.final_step, final=True)
     summary.skipped_steps = guard.skipped_total
