@@ -75,6 +75,9 @@ class OptimConfig:
 class LossConfig:
     ce_weight: float = 1.0
     mse_weight: float = 1.0
+    # BAGEL's ce_loss_reweighting (off by default there): weight CE tokens by the batch's ce_loss_weights
+    # (1/sqrt(length) per text segment) and normalise by their global sum instead of the token count.
+    ce_reweighting: bool = False
 
 
 @dataclass

@@ -113,7 +113,8 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
         flops = sum(training_flops(b, parts.widths) for b in micro) if parts.widths is not None else 0.0
         result = train_step(model, optimizer, ema, guard, micro, device=device, world_size=world,
                             encode_images=parts.encode_images, ce_weight=cfg.loss.ce_weight,
-                            mse_weight=cfg.loss.mse_weight, grad_clip=o.grad_clip)
+                            mse_weight=cfg.loss.mse_weight, grad_clip=o.grad_clip,
+                            ce_reweighting=cfg.loss.ce_reweighting)
         done = step + 1
         summary.final_step, summary.losses[done] = done, result.loss
         meter.add(result, flops)

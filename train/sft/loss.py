@@ -28,11 +28,16 @@ class LossSums:
 
 
 def micro_batch_loss(ce: torch.Tensor, mse: torch.Tensor, *, global_ce_tokens: float, global_mse_tokens: float,
-                     ce_weight: float, mse_weight: float, world_size: int) -> torch.Tensor:
-    """Loss to backpropagate for one micro-batch (``ce`` [n_ce], ``mse`` [n_mse, C], both unreduced)."""
+                     ce_weight: float, mse_weight: float, world_size: int,
+                     ce_token_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Loss to backpropagate for one micro-batch (``ce`` [n_ce], ``mse`` [n_mse, C], both unreduced).
+
+    With ``ce_token_weights`` (BAGEL's optional length reweighting) CE is a weighted sum and ``global_ce_tokens``
+    must be the global sum of those weights."""
     loss = ce.new_zeros((), dtype=torch.float32)
     if global_ce_tokens > 0:
-        loss = loss + ce_weight * ce.float().sum() * (world_size / global_ce_tokens)
+        ce = ce.float() if ce_token_weights is None else ce.float() * ce_token_weights.to(ce.device)
+        loss = loss + ce_weight * ce.sum() * (world_size / global_ce_tokens)
     if global_mse_tokens > 0:
         loss = loss + mse_weight * mse.float().mean(-1).sum() * (world_size / global_mse_tokens)
     return loss

@@ -64,17 +64,19 @@ def _safe_div(a: float, b: float) -> float:
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | None, guard: NanGuard,
                micro_batches: list[dict[str, Any]], *, device: torch.device, world_size: int,
                encode_images: Callable[[torch.Tensor], torch.Tensor] | None, ce_weight: float, mse_weight: float,
-               grad_clip: float) -> StepResult:
+               grad_clip: float, ce_reweighting: bool = False) -> StepResult:
     n_ce = sum(len(b["ce_loss_indexes"]) for b in micro_batches)
+    ce_norm = sum(float(b["ce_loss_weights"].sum()) for b in micro_batches) if ce_reweighting else n_ce
     n_mse = sum(len(b["mse_loss_indexes"]) for b in micro_batches)
     n_tokens = sum(int(b["sequence_length"]) for b in micro_batches)
-    global_ce, global_mse, global_tokens = all_reduce_sum([n_ce, n_mse, n_tokens], device)
+    global_ce, global_mse, global_tokens, global_ce_norm = all_reduce_sum([n_ce, n_mse, n_tokens, ce_norm], device)
     sums = LossSums()
     for raw in micro_batches:
         batch = prepare_batch(raw, device, encode_images)
         losses = model.forward_train(batch)
-        loss = micro_batch_loss(losses.ce, losses.mse, global_ce_tokens=global_ce, global_mse_tokens=global_mse,
-                                ce_weight=ce_weight, mse_weight=mse_weight, world_size=world_size)
+        loss = micro_batch_loss(losses.ce, losses.mse, global_ce_tokens=global_ce_norm, global_mse_tokens=global_mse,
+                                ce_weight=ce_weight, mse_weight=mse_weight, world_size=world_size,
+                                ce_token_weights=batch["ce_loss_weights"] if ce_reweighting else None)
         loss.backward()
         sums.add(loss_sums(losses.ce, losses.mse, batch))
     params = [p for group in optimizer.param_groups for p in group["params"]]
