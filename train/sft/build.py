@@ -29,6 +29,7 @@ from train.common.flops import ModelWidths
 from train.common.parallelize import DTYPES
 from train.sft.components import TrainComponents
 from train.sft.config import SFTConfig
+from train.sft.init_from_components import components_config, components_state
 from train.sft.synthetic_data import SyntheticEditStream
 from train.sft.validation import ValidationPrompt, load_prompts, run_validation
 from train.sft.vit_padding import pad_missing_vit
@@ -74,6 +75,8 @@ def _bagel_config(cfg: SFTConfig) -> BagelConfig:
     m = cfg.model
     if m.model_dir is not None:
         return load_config(m.model_dir)
+    if m.components is not None:
+        return components_config(m.components)
     config = config_from_reference_json(m.random_init_configs)
     if m.llm_layers is not None:
         config.llm.num_hidden_layers = m.llm_layers
@@ -84,8 +87,8 @@ def _bagel_config(cfg: SFTConfig) -> BagelConfig:
 
 def _tokenizer(cfg: SFTConfig) -> tuple[Any, SpecialTokens]:
     """The folder's tokenizer and special ids; random init has no tokenizer (synthetic token ids only)."""
-    if cfg.model.model_dir is not None:
-        return load_tokenizer(cfg.model.model_dir)
+    if cfg.model.model_dir is not None or cfg.model.components is not None:
+        return load_tokenizer(cfg.model.model_dir or cfg.model.components.llm_dir)
     return None, _reference_special_tokens(cfg.model.random_init_configs)
 
 
@@ -98,9 +101,11 @@ def _reference_special_tokens(path: str) -> SpecialTokens:
 
 
 def _initial_state(cfg: SFTConfig, config: BagelConfig, special: SpecialTokens) -> dict[str, torch.Tensor]:
-    """Rank 0's full float32 state dict: the official EMA weights, or seeded random weights."""
+    """Rank 0's full float32 state dict: official EMA weights, Qwen2.5 + SigLIP, or seeded random weights."""
     if cfg.model.model_dir is not None:
         return load_bagel(cfg.model.model_dir, dtype=torch.float32, device="cpu").model.state_dict()
+    if cfg.model.components is not None:
+        return components_state(cfg.model.components, config, special, cfg.train.seed)
     return build_bagel(config, "cpu", special_tokens=special, init_seed=cfg.train.seed).state_dict()
 
 
@@ -108,6 +113,8 @@ def _autoencoder(cfg: SFTConfig, config: BagelConfig, device: torch.device, dtyp
     vae = FluxAutoencoder(config.ae)
     if cfg.model.model_dir is not None:
         vae.load_official_state_dict(load_file(str(Path(cfg.model.model_dir) / "ae.safetensors")))
+    elif cfg.model.components is not None:
+        vae.load_official_state_dict(load_file(cfg.model.components.ae_path))
     vae.requires_grad_(False)
     return vae.to(device=device, dtype=dtype).eval()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from train.common.config import ConfigError
+from train.sft.init_from_components import ComponentsConfig
 from train.sft.synthetic_data import SyntheticEditConfig
 from train.sft.validation import ValidationConfig
 
@@ -18,8 +19,9 @@ DType = Literal["float32", "bfloat16"]
 @dataclass
 class ModelConfig:
     # Exactly one source of initial weights: the official BAGEL folder (its EMA weights, as BAGEL fine-tunes),
-    # or random weights at the shape of a configs JSON (benchmarks, tests).
+    # Qwen2.5 + SigLIP + FLUX AE (from scratch), or random weights at the shape of a configs JSON (benchmarks, tests).
     model_dir: str | None = None
+    components: ComponentsConfig | None = None
     random_init_configs: str | None = None
     llm_layers: int | None = None  # random init only: cut the LLM to this many decoder layers
     vit_layers: int | None = None  # random init only: ViT layers actually built
@@ -30,10 +32,10 @@ class ModelConfig:
     vae_dtype: DType = "bfloat16"  # the AE is always frozen; it encodes targets under no_grad in this dtype
 
     def validate(self) -> None:
-        if (self.model_dir is None) == (self.random_init_configs is None):
-            raise ConfigError("set exactly one of model.model_dir (official BAGEL folder) or "
-                              "model.random_init_configs (configs JSON for random weights)")
-        if self.model_dir is not None and (self.llm_layers or self.vit_layers):
+        if sum(x is not None for x in (self.model_dir, self.components, self.random_init_configs)) != 1:
+            raise ConfigError("set exactly one of model.model_dir (official BAGEL folder), model.components "
+                              "(llm_dir, vit_dir, ae_path) or model.random_init_configs (configs JSON, random weights)")
+        if self.random_init_configs is None and (self.llm_layers or self.vit_layers):
             raise ConfigError("model.llm_layers / model.vit_layers only apply to random init; unset them")
 
 
