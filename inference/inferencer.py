@@ -206,6 +206,32 @@ class BagelInferencer:
         timings["total_s"] = time.perf_counter() - start
         return EditResult(out.image, think_text, timings, settings.to_dict())
 
+    def edit_turns(self, image: Image.Image, instructions: list[str], *, think: bool = False, seed: int = 0,
+                   **overrides) -> list[EditResult]:
+        """Interleaved multi-turn editing: each turn edits the previous result, and the context keeps every earlier
+        image, instruction and plan (as the original interleaved inferencer does with an input list)."""
+        if not instructions or not all(i.strip() for i in instructions):
+            raise ValueError("every turn needs a non-empty instruction")
+        settings = self._settings(overrides)
+        noise = NoiseSource(seed, self.device)
+        contexts = self.new_contexts(settings, for_generation=True)
+        if think:
+            contexts.add_system_prompt(THINK_GENERATION_SYSTEM_PROMPT)
+        results, current = [], image
+        for turn, instruction in enumerate(instructions):
+            start = time.perf_counter()
+            contexts.add_image(current, noise)
+            contexts.add_text(instruction)
+            think_text = None
+            if think:
+                think_text = self.generate_text(contexts.cond, settings, noise_generator(seed + turn)).text
+                contexts.add_thinking(think_text)
+            out = self.generate_image(contexts, contexts.image_hw, settings, noise)
+            results.append(EditResult(out.image, think_text, {"total_s": time.perf_counter() - start},
+                                      settings.to_dict()))
+            current = out.image
+        return results
+
     def understand(self, image: Image.Image, question: str, *, think: bool = False, seed: int = 0,
                    **overrides) -> str:
         settings = self._settings(overrides)

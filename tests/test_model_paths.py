@@ -161,3 +161,15 @@ def test_static_decoder_equals_dynamic_decoding(tiny_bundle):
     assert static.cache.length == dynamic.length and static.cache.next_position == dynamic.next_position
     with pytest.raises(ValueError, match="full"):
         static.feed(token)
+
+
+def test_multi_turn_edit_keeps_earlier_turns_in_context(tiny_bundle):
+    inferencer = BagelInferencer(tiny_bundle, InferenceSettings(num_timesteps=3, vae_transform=(64, 32, 16),
+                                                                vit_transform=(56, 28, 14)))
+    image = Image.new("RGB", (64, 48), (200, 40, 40))
+    first, second = inferencer.edit_turns(image, ["make it green", "now add a moon"], seed=4)
+    alone = inferencer.edit(first.image, "now add a moon", seed=4)
+    assert first.image.size == second.image.size == (64, 48)
+    # the first turn equals a plain edit; the second differs from editing its input without the history
+    assert first.image.tobytes() == inferencer.edit(image, "make it green", seed=4).image.tobytes()
+    assert second.image.tobytes() != alone.image.tobytes()
