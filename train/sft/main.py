@@ -10,6 +10,7 @@ import sys
 
 import torch.distributed as dist
 
+from data.mix_config import MixConfigError
 from modeling.bagel.config import CheckpointError
 from train.common.config import ConfigError, load_config
 from train.common.distributed import init_distributed
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     info = init_distributed(cfg.train.device)
     try:
         run_sft(cfg, build_sft_components(cfg, info), info)
-    except (TrainingDiverged, CheckpointError) as e:
+    except (TrainingDiverged, CheckpointError, MixConfigError, FileNotFoundError) as e:
         print(f"[rank {info.rank}] {e}", file=sys.stderr)
         return 1
     finally:
