@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mode", choices=("original", "trainer"), required=True)
     p.add_argument("--ac", action="store_true", help="activation checkpointing per block (trainer mode)")
     p.add_argument("--compile", action="store_true", help="torch.compile each decoder layer and ViT block")
+    p.add_argument("--adamw", default="auto", choices=("auto", "fused", "foreach"))
     p.add_argument("--attn-backend", default="auto", choices=("auto", "flash", "flex", "sdpa"))
     p.add_argument("--llm-layers", type=int, default=4)
     p.add_argument("--samples", type=int, default=8)
@@ -61,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     batch = synthetic_edit_batch(workload, special, 0)
     result = run_benchmark(config, batch, args.mode, info.device, steps=args.steps, warmup=args.warmup,
                            attn_backend=args.attn_backend, activation_checkpointing=args.ac, compile_blocks=args.compile,
-                           profile_path=args.profile)
+                           adamw=args.adamw,                           profile_path=args.profile)
     vae_s = time_vae_encode(config, 2 * args.samples, workload.vae_side, info.device)
-    report = {**asdict(result), "activation_checkpointing": args.ac, "compile": args.compile,
+    report = {**asdict(result), "activation_checkpointing": args.ac, "compile": args.compile, "adamw": args.adamw,
               "attn_backend": args.attn_backend,
               "vae_encode_s_per_step": vae_s, "device": torch.cuda.get_device_name() if info.device.type == "cuda"
               else "cpu", "torch": torch.__version__}

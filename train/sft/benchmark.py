@@ -91,13 +91,13 @@ def build_bench_model(config: BagelConfig, mode: Mode, device: torch.device, att
 
 def run_benchmark(config: BagelConfig, batch: dict, mode: Mode, device: torch.device, *, steps: int, warmup: int,
                   attn_backend: str = "auto", activation_checkpointing: bool = False, compile_blocks: bool = False,
-                  profile_path: str | None = None) -> BenchResult:
+                  adamw: str = "auto", profile_path: str | None = None) -> BenchResult:
     """Median seconds per step over ``steps`` after ``warmup``; with ``profile_path`` one more step is profiled and
     its kernel table (by total CUDA time) written there."""
     model = build_bench_model(config, mode, device, attn_backend, activation_checkpointing, compile_blocks)
     params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     optimizer = make_adamw(list(params.values()), lr=1e-5, betas=(0.9, 0.95), eps=1e-15, weight_decay=0.0,
-                           device=device)
+                           device=device, impl=adamw)
     ema = EMA(params, 0.9999) if mode == "trainer" else None
     guard = NanGuard(max_consecutive=10 ** 9)
     batch = {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}

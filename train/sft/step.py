@@ -27,10 +27,13 @@ class StepResult:
 
 
 def make_adamw(params: list[nn.Parameter], *, lr: float, betas: tuple[float, float], eps: float,
-               weight_decay: float, device: torch.device) -> torch.optim.AdamW:
-    """AdamW: the fused CUDA kernel for plain GPU tensors; the foreach path for FSDP2's DTensors (measured faster on
-    an H200, 0.76 vs 0.79 s per benchmark step: the fused op's DTensor dispatch costs more CPU time) and on CPU."""
-    fused = device.type == "cuda" and not any(isinstance(p, DTensor) for p in params)
+               weight_decay: float, device: torch.device, impl: str = "auto") -> torch.optim.AdamW:
+    """AdamW, ``impl`` 'fused' (one CUDA kernel), 'foreach', or 'auto': fused for plain GPU tensors, foreach for
+    FSDP2's DTensors (the fused op's DTensor dispatch costs CPU time) and on CPU."""
+    if impl not in ("auto", "fused", "foreach"):
+        raise ValueError(f"AdamW implementation {impl!r}: choose auto, fused or foreach")
+    fused = impl == "fused" or (impl == "auto" and device.type == "cuda"
+                                and not any(isinstance(p, DTensor) for p in params))
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused,
                              foreach=None if fused else True)
 
