@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     batch = synthetic_edit_batch(workload, special, 0)
     result = run_benchmark(config, batch, args.mode, info.device, steps=args.steps, warmup=args.warmup,
                            attn_backend=args.attn_backend, activation_checkpointing=args.ac, compile_blocks=args.compile,
-                           adamw=args.adamw,                           profile_path=args.profile)
+                           adamw=args.adamw, profile_path=args.profile)
     vae_s = time_vae_encode(config, 2 * args.samples, workload.vae_side, info.device)
     report = {**asdict(result), "activation_checkpointing": args.ac, "compile": args.compile, "adamw": args.adamw,
               "attn_backend": args.attn_backend,
