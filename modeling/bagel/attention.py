@@ -170,21 +170,6 @@ def _doc_mask(layout: AttentionLayout, q0: int, q1: int, k0: int, k1: int, devic
     return layout.visible(q_idx[:, None], k_idx[None, :])
 
 
-FEW_QUERIES = 64  # at most this many (folded) queries per KV head: decoding
-
-
-def _few_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                         key_mask: torch.Tensor | None) -> torch.Tensor:
-    """Attention as two batched matmuls around an fp32 softmax, for a handful of queries over many keys.
-
-    Fused kernels parallelise over query blocks and heads, so a decoding step (one query block per KV head) runs on
-    a few SMs; matmuls spread the keys over the whole GPU instead."""
-    scores = torch.matmul(q, k.transpose(-1, -2)).float() * scale  # [1, H, Lq, Lk]
-    if key_mask is not None:
-        scores = scores.masked_fill(~key_mask, float("-inf"))
-    return torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)
-
-
 def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
                   key_mask: torch.Tensor | None = None) -> torch.Tensor:
     """GQA as plain multi-head attention: the queries of each KV head's group are folded into the sequence (exact when
@@ -193,11 +178,8 @@ def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: floa
     hkv = k.shape[1]
     g = hq // hkv
     qg = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3).reshape(1, hkv, g * lq, d)  # query head h -> kv head h // g
-    kt, vt = k.transpose(0, 1)[None], v.transpose(0, 1)[None]
-    if g * lq <= FEW_QUERIES:
-        out = _few_query_attention(qg, kt, vt, scale, key_mask)
-    else:
-        out = F.scaled_dot_product_attention(qg, kt, vt, attn_mask=key_mask, scale=scale)
+    out = F.scaled_dot_product_attention(qg, k.transpose(0, 1)[None], v.transpose(0, 1)[None], attn_mask=key_mask,
+                                         scale=scale)
     return out[0].reshape(hkv, g, lq, d).permute(2, 0, 1, 3).reshape(lq, hq, d)
 
 
