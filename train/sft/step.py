@@ -28,12 +28,11 @@ class StepResult:
 
 def make_adamw(params: list[nn.Parameter], *, lr: float, betas: tuple[float, float], eps: float,
                weight_decay: float, device: torch.device, impl: str = "auto") -> torch.optim.AdamW:
-    """AdamW, ``impl`` 'fused' (one CUDA kernel), 'foreach', or 'auto': fused for plain GPU tensors, foreach for
-    FSDP2's DTensors (the fused op's DTensor dispatch costs CPU time) and on CPU."""
+    """AdamW, ``impl`` 'fused' (one CUDA kernel), 'foreach', or 'auto': fused on GPUs (measured on an H200, plain
+    and FSDP2 parameters alike: 0.84 vs 0.86 s per benchmark step in the trainer's mode), foreach on CPU."""
     if impl not in ("auto", "fused", "foreach"):
         raise ValueError(f"AdamW implementation {impl!r}: choose auto, fused or foreach")
-    fused = impl == "fused" or (impl == "auto" and device.type == "cuda"
-                                and not any(isinstance(p, DTensor) for p in params))
+    fused = impl == "fused" or (impl == "auto" and device.type == "cuda")
     return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused,
                              foreach=None if fused else True)
 
