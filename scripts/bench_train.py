@@ -32,7 +32,7 @@ from train.common.distributed import init_distributed  # noqa: E402
 from train.sft.benchmark import run_benchmark, time_vae_encode  # noqa: E402
 from train.sft.synthetic_data import SyntheticEditConfig, synthetic_edit_batch  # noqa: E402
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "sft" / "bagel_7b_mot.configs.json"
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model" / "bagel-7b-mot.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
