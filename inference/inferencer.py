@@ -189,19 +189,26 @@ class BagelInferencer:
     def _generate(self, image, prompt, think, seed, noise, image_hw, overrides, on_step) -> EditResult:
         settings = self._settings(overrides)
         noise = noise or NoiseSource(seed, self.device)
-        timings, start = {}, time.perf_counter()
+        start = time.perf_counter()
         contexts, _ = self.prepare_edit(image, prompt, settings, think, noise)
-        timings["prefill_s"] = time.perf_counter() - start
+        timings = {"prefill_s": time.perf_counter() - start}
+        return self._think_and_generate(contexts, image_hw or contexts.image_hw, settings, noise, think,
+                                        noise_generator(seed), on_step, timings, start)
+
+    def _think_and_generate(self, contexts: GuidanceContexts, image_hw: tuple[int, int], settings: InferenceSettings,
+                            noise: NoiseSource, think: bool, text_generator: torch.Generator, on_step,
+                            timings: dict, start: float) -> EditResult:
+        """The last step of an edit: optionally write the plan into the cond context, then denoise and decode."""
         think_text = None
         if think:
             t0 = time.perf_counter()
-            generated = self.generate_text(contexts.cond, settings, noise_generator(seed))
+            generated = self.generate_text(contexts.cond, settings, text_generator)
             think_text = generated.text
             contexts.add_thinking(think_text)
             timings["think_s"] = time.perf_counter() - t0
             timings["think_tokens"] = len(generated.token_ids)
         t0 = time.perf_counter()
-        out = self.generate_image(contexts, image_hw or contexts.image_hw, settings, noise, on_step=on_step)
+        out = self.generate_image(contexts, image_hw, settings, noise, on_step=on_step)
         timings["denoise_decode_s"] = time.perf_counter() - t0
         timings["total_s"] = time.perf_counter() - start
         return EditResult(out.image, think_text, timings, settings.to_dict())
@@ -222,14 +229,11 @@ class BagelInferencer:
             start = time.perf_counter()
             contexts.add_image(current, noise)
             contexts.add_text(instruction)
-            think_text = None
-            if think:
-                think_text = self.generate_text(contexts.cond, settings, noise_generator(seed + turn)).text
-                contexts.add_thinking(think_text)
-            out = self.generate_image(contexts, contexts.image_hw, settings, noise)
-            results.append(EditResult(out.image, think_text, {"total_s": time.perf_counter() - start},
-                                      settings.to_dict()))
-            current = out.image
+            timings = {"prefill_s": time.perf_counter() - start}
+            result = self._think_and_generate(contexts, contexts.image_hw, settings, noise, think,
+                                              noise_generator(seed + turn), None, timings, start)
+            results.append(result)
+            current = result.image
         return results
 
     def understand(self, image: Image.Image, question: str, *, think: bool = False, seed: int = 0,
