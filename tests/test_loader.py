@@ -72,3 +72,11 @@ def test_damaged_weights_file(tmp_path):
     (folder / "ema.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="damaged"):
         load_bagel(folder)
+
+
+def test_fresh_position_tables_equal_the_stored_ones(tiny_bundle):
+    from modeling.bagel.loader import build_bagel
+
+    fresh = build_bagel(tiny_bundle.config, "cpu", init_seed=0)
+    for name in ("latent_pos_embed", "vit_pos_embed"):
+        assert torch.equal(getattr(fresh, name).pos_embed, getattr(tiny_bundle.model, name).pos_embed)
