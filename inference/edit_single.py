@@ -5,6 +5,8 @@
     python inference/edit_single.py --model-path DIR --batch jobs.jsonl
 
 Writes OUT.png and OUT.json (all parameters, the CoT text, timings). Every inference knob is a flag (dashes).
+On a GPU smaller than the model: --offload auto [--max-gpu-memory GIB] keeps what fits on the GPU and streams the
+other layers from CPU memory; --offload sequential streams every layer (see inference/offload.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tqdm import tqdm  # noqa: E402
 
 from inference.edit_io import EditJob, InputError, read_batch_file, run_edit_job, validate_job  # noqa: E402
 from inference.inferencer import DTYPES, BagelInferencer  # noqa: E402
+from inference.offload import OFFLOAD_MODES, OffloadSettings, load_bagel_offloaded  # noqa: E402
 from inference.settings import InferenceSettings  # noqa: E402
 from modeling.bagel.config import CheckpointError  # noqa: E402
 
@@ -40,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     p.add_argument("--dtype", default="bf16", choices=sorted(DTYPES))
     p.add_argument("--attn-backend", default="auto", choices=["auto", "flash", "flex", "sdpa"])
+    p.add_argument("--offload", default="none", choices=OFFLOAD_MODES,
+                   help="auto: small modules and the layers that fit --max-gpu-memory on the GPU, the other layers "
+                        "streamed from CPU memory; sequential: every layer streamed (lowest GPU memory)")
+    p.add_argument("--max-gpu-memory", metavar="GIB",
+                   help="--offload auto: GPU memory budget in GiB, activations included (default: the free memory)")
     defaults = InferenceSettings()
     for f in fields(InferenceSettings):
         if f.name in _SKIP:
@@ -74,14 +82,23 @@ def main(argv: list[str] | None = None) -> int:
             validate_job(jobs[0])  # a single edit fails before the model loads; batch jobs fail one by one
         overrides = settings_overrides(args)
         InferenceSettings.from_dict(overrides)  # validate before the (slow) model load
+        offload = OffloadSettings.from_cli(args.offload, args.max_gpu_memory)
+        record = {"model_path": args.model_path, "device": args.device, "dtype": args.dtype}
         t0 = time.perf_counter()
-        inferencer = BagelInferencer.from_pretrained(args.model_path, args.device, args.dtype, args.attn_backend)
+        if offload.mode == "none":
+            inferencer = BagelInferencer.from_pretrained(args.model_path, args.device, args.dtype, args.attn_backend)
+        else:
+            bundle, placement = load_bagel_offloaded(args.model_path, offload, args.device, DTYPES[args.dtype],
+                                                     args.attn_backend)
+            inferencer = BagelInferencer(bundle)
+            overrides.update(placement.inference_overrides())
+            record["offload"] = placement.summary()
+            print(placement.describe(), file=sys.stderr)
         print(f"loaded {args.model_path} on {args.device} ({args.dtype}) in {time.perf_counter() - t0:.1f}s",
               file=sys.stderr)
     except (InputError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    record = {"model_path": args.model_path, "device": args.device, "dtype": args.dtype}
     failures = 0
     for job in jobs:
         bar = tqdm(total=args.num_timesteps - 1, desc=job.out.name, unit="step", file=sys.stderr, leave=False)
