@@ -51,7 +51,9 @@ STREAMED = "streamed"  # device-map value of a layer kept in CPU memory and copi
 @dataclass(frozen=True)
 class OffloadSettings:
     mode: str = "none"
-    max_gpu_memory_gib: float | None = None  # auto: the GPU budget of the whole run (default: the free memory)
+    # auto: budget for PyTorch's allocations of the whole run (weights, caches, activations; what
+    # torch.cuda.max_memory_allocated reports; the CUDA context, ~0.5 GiB, comes on top). Default: the free memory.
+    max_gpu_memory_gib: float | None = None
     reserve_gib: float = DEFAULT_RESERVE_GIB  # auto: part of the budget kept for KV caches and activations
     pin_memory: bool = True  # streamed weights in page-locked memory (faster copies; CUDA only)
 
@@ -201,7 +203,8 @@ class StreamedWeightsHook(ModelHook):
 
     def __init__(self, weights: dict[str, torch.Tensor], device: torch.device):
         self.weights, self.device = weights, device
-        self.non_blocking = device.type == "cuda"  # ordered on the stream: the freed copy is reused only after use
+        # the copies queue on the compute stream, so a dropped weight's memory is reused only after its kernels ran
+        self.non_blocking = device.type == "cuda"
 
     def init_hook(self, module: nn.Module) -> nn.Module:
         for name in self.weights:
@@ -222,7 +225,7 @@ class StreamedWeightsHook(ModelHook):
 
 def packed_copies(tensors: list[torch.Tensor], pin_memory: bool) -> list[torch.Tensor]:
     """Copies of ``tensors`` as views of one CPU buffer, page-locked with ``pin_memory``. One buffer per layer: the
-    pinned allocator rounds every allocation up to a power of two (1.9x for a 7B MLP matrix, 1.15x for a layer)."""
+    pinned allocator rounds every allocation up to a power of two (~2x for a 7B MLP matrix, 1.15x for a layer)."""
     starts, total = [], 0
     for t in tensors:
         starts.append(total)
