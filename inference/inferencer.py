@@ -142,9 +142,10 @@ class BagelInferencer:
         x = noise.draw("init_noise", (grid[0] * grid[1], self.bundle.config.patch_latent_dim)).to(self.device)
         branches = contexts.branches(s.cfg_text_scale, s.cfg_img_scale)
         names, caches = list(branches), list(branches.values())
-        plans = ([self.model.plan_image_query(caches, grid)] if s.batch_cfg
-                 else [self.model.plan_image_query([c], grid) for c in caches])
-        cond_plan = self.model.plan_image_query([contexts.cond], grid) if s.batch_cfg else plans[0]
+        plan = self.model.plan_image_query
+        plans = ([plan(caches, grid, s.compile_denoiser)] if s.batch_cfg
+                 else [plan([c], grid, s.compile_denoiser) for c in caches])
+        cond_plan = plan([contexts.cond], grid, s.compile_denoiser) if s.batch_cfg else plans[0]
         first: dict[str, torch.Tensor] = {}
         lo, hi = s.cfg_interval
 

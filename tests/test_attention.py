@@ -57,6 +57,23 @@ def test_backends_agree_with_dense_reference(backend, name):
     torch.testing.assert_close(out.double(), _dense_reference(q, k, v, layout, 0.25), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("backend", ["sdpa", "flex"])
+def test_fixed_size_store_sees_keys_that_become_valid_after_the_first_call(backend):
+    """Decoding into a fixed-size store: validity grows in place, and a layout (with its flex block mask) built
+    while few keys were valid must still see every key valid at call time, and none of the rest."""
+    capacity, gen = 300, torch.Generator().manual_seed(1)
+    key_valid = torch.zeros(capacity, dtype=torch.bool)
+    key_valid[:5] = True
+    layout = AttentionLayout.for_static_store(key_valid, 1)
+    k, v = torch.randn(capacity, 2, 16, generator=gen), torch.randn(capacity, 2, 16, generator=gen)
+    for valid in (5, 140, 257):  # crosses flex's 128-key blocks
+        key_valid[:valid] = True
+        q = torch.randn(1, 4, 16, generator=gen)
+        expected = packed_attention(q, k[:valid], v[:valid], AttentionLayout.for_cached_queries([valid - 1], [1], True),
+                                    0.25, "sdpa")
+        torch.testing.assert_close(packed_attention(q, k, v, layout, 0.25, backend), expected, atol=1e-5, rtol=1e-5)
+
+
 def test_noise_split_is_invisible_to_later_tokens():
     layout = AttentionLayout.from_splits([6], [2, 2, 2], ["causal", "noise", "causal"])
     seen = layout.visible(torch.arange(6)[:, None], torch.arange(6)[None, :])

@@ -108,6 +108,20 @@ def test_batched_cfg_branches_equal_separate_forwards(tiny_bundle):
     assert set(results[True].first_step_branch_velocities) == {"cond", "cfg_text", "cfg_img"}
 
 
+def test_compiled_denoiser_equals_eager_steps(tiny_bundle):
+    """torch.compile'd decoder layers (fused per-token work, attention left eager) give the eager velocities."""
+    inferencer = BagelInferencer(tiny_bundle, InferenceSettings(num_timesteps=3, vae_transform=(64, 32, 16),
+                                                                vit_transform=(56, 28, 14)))
+    image = Image.new("RGB", (64, 48), (120, 20, 220))
+    latents = []
+    for compiled in (False, True):
+        settings = InferenceSettings.from_dict({**inferencer.settings.to_dict(), "compile_denoiser": compiled})
+        noise = NoiseSource(3)
+        contexts, _ = inferencer.prepare_edit(image, "turn it green", settings, False, noise)
+        latents.append(inferencer.generate_image(contexts, contexts.image_hw, settings, noise).latent_tokens)
+    torch.testing.assert_close(latents[1], latents[0], atol=1e-5, rtol=1e-5)
+
+
 def test_block_prefill_equals_token_by_token_decoding(tiny_bundle):
     model = tiny_bundle.model
     ids = torch.tensor(tiny_bundle.tokenizer.encode("a cat on a mat, twice over", add_special_tokens=False))

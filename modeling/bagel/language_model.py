@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 from transformers import Qwen2Config
@@ -30,12 +32,13 @@ class Qwen2MoTModel(nn.Module):
         gen_indexes: torch.Tensor | None = None,  # [L_gen] positions routed to the generation expert
         past: list[LayerKV] | None = None,  # per layer: stores holding the cached keys plus free slots
         insert_idx: torch.Tensor | None = None,  # [Lq] slots of the new keys in each buffer
+        layers: Sequence[nn.Module] | None = None,  # stand-ins for self.layers with the same weights (compiled)
     ) -> torch.Tensor:
         """-> final-normed hidden states [Lq, hidden]; with ``past`` the block's keys/values are stored in place."""
         routing = ExpertRouting.from_gen_indexes(x.shape[0], gen_indexes)
         cos, sin = self.rotary_emb(x, position_ids[None])
         rope = (cos[0], sin[0])
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.layers if layers is None else layers):
             buffer = None if past is None else (past[i].keys, past[i].values)
             x = layer(x, rope, routing, layout, buffer, insert_idx)
         return routing.apply(x, self.norm, self.norm_moe_gen)

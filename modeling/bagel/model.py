@@ -47,6 +47,7 @@ class ImageQueryPlan:
     store: list[LayerKV]  # per layer: the contexts' keys/values with free query slots
     slots: torch.Tensor  # [n_ctx * (N + 2)] query slots in the store
     layout: AttentionLayout
+    compiled: bool = False  # run the steps through torch.compile'd decoder layers
 
 
 @dataclass
@@ -78,6 +79,7 @@ class Bagel(nn.Module):
         self.vit_model = SiglipNaViT(vit, attn_backend)
         self.connector = MLPConnector(vit.hidden_size, hidden, args.connector_act)
         self.vit_pos_embed = PositionEmbedding(args.vit_max_num_patch_per_side, hidden)
+        self._compiled_layers: list[nn.Module] | None = None  # built on first use, see compiled_decoder_layers
 
     # ----------------------------------------------------------------------------------------------- embeddings
     def embed_text(self, ids: torch.Tensor) -> torch.Tensor:  # [n] -> [n, hidden]
@@ -203,7 +205,15 @@ class Bagel(nn.Module):
         cache.commit(n, n)
         return self.language_model.lm_head(hidden)
 
-    def plan_image_query(self, caches: list[KVCache], grid_hw: tuple[int, int]) -> ImageQueryPlan:
+    def compiled_decoder_layers(self) -> list[nn.Module]:
+        """torch.compile'd wrappers of the decoder layers (same weights), built once and shared by every layer's
+        calls: the fixed-shape denoising steps fuse their per-token work (norms, RoPE, activations, residuals)."""
+        if self._compiled_layers is None:
+            self._compiled_layers = [torch.compile(layer) for layer in self.language_model.model.layers]
+        return self._compiled_layers
+
+    def plan_image_query(self, caches: list[KVCache], grid_hw: tuple[int, int], compiled: bool = False
+                         ) -> ImageQueryPlan:
         """Prepare the block [soi] + h*w latent tokens + [eoi] against each context, for every denoising step.
 
         One context queries its own cache's free slots; several are packed into one store, built once."""
@@ -221,7 +231,7 @@ class Bagel(nn.Module):
             latent_position_ids=grid_position_ids(h, w, self.config.bagel.max_latent_size, dev),
             position_ids=torch.cat([torch.full((q,), c.next_position, device=dev) for c in caches]),
             gen_indexes=torch.cat([d * q + torch.arange(1, n_tok + 1, device=dev) for d in range(len(caches))]),
-            cache_lens=[c.length for c in caches], store=store, slots=slots, layout=layout)
+            cache_lens=[c.length for c in caches], store=store, slots=slots, layout=layout, compiled=compiled)
 
     @torch.no_grad()
     def predict_velocity(self, plan: ImageQueryPlan, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -229,6 +239,7 @@ class Bagel(nn.Module):
         n_ctx, n_tok = len(plan.cache_lens), x_t.shape[0]
         tokens = self.embed_latents(x_t, t.reshape(1).expand(n_tok).to(x_t.device), plan.latent_position_ids)
         embeds = self._image_block(tokens).repeat(n_ctx, 1)
+        layers = self.compiled_decoder_layers() if plan.compiled else None
         hidden = self.language_model.model(embeds.to(self.vae2llm.weight.dtype), plan.position_ids, plan.layout,
-                                           plan.gen_indexes, plan.store, plan.slots)
+                                           plan.gen_indexes, plan.store, plan.slots, layers)
         return self.llm2vae(hidden[plan.gen_indexes]).reshape(n_ctx, n_tok, -1)

@@ -97,13 +97,20 @@ class MoTAttention(nn.Module):
         q, k, v = qkv.split([self.num_heads, self.num_kv_heads, self.num_kv_heads], dim=1)
         cos, sin = rope
         q, k = apply_rotary_pos_emb(q, k, cos, sin, unsqueeze_dim=1)
+        out = self._attend(q, k, v, layout, kv_buffer, insert_idx)  # [Lq, Hq, D]
+        out = out.reshape(x.shape[0], self.num_heads * self.head_dim)
+        return routing.apply(out, self.o_proj, self.o_proj_moe_gen)
+
+    # Left out of torch.compile: the layout (document bounds, cache lengths) differs from prompt to prompt, and
+    # compiling around it would recompile per prompt; everything before and after it is per-token work that fuses.
+    @torch.compiler.disable
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout,
+                kv_buffer: tuple[torch.Tensor, torch.Tensor] | None, insert_idx: torch.Tensor | None) -> torch.Tensor:
         if kv_buffer is not None:  # inference: write the block's keys into its cache slots (in place)
             kv_buffer[0].index_copy_(0, insert_idx, k.to(kv_buffer[0].dtype))
             kv_buffer[1].index_copy_(0, insert_idx, v.to(kv_buffer[1].dtype))
             k, v = kv_buffer
-        out = packed_attention(q, k, v, layout, self.scale, self.attn_backend)  # [Lq, Hq, D]
-        out = out.reshape(x.shape[0], self.num_heads * self.head_dim)
-        return routing.apply(out, self.o_proj, self.o_proj_moe_gen)
+        return packed_attention(q, k, v, layout, self.scale, self.attn_backend)
 
 
 class Qwen2MoTDecoderLayer(nn.Module):
