@@ -104,7 +104,7 @@ class BagelInferencer:
         Steps have fixed shapes (a CUDA graph replayed per token on the GPU)."""
         special = self.bundle.special_tokens
         decoder = StaticDecoder(self.model, context.fork(settings.max_think_token_n),
-                                settings.cuda_graphs and self.device.type == "cuda")
+                                settings.cuda_graphs and self.device.type == "cuda", settings.compile_layers)
         token = torch.tensor([special.bos], device=self.device)
         ids, rows = [], []
         for _ in range(settings.max_think_token_n):
@@ -143,9 +143,9 @@ class BagelInferencer:
         branches = contexts.branches(s.cfg_text_scale, s.cfg_img_scale)
         names, caches = list(branches), list(branches.values())
         plan = self.model.plan_image_query
-        plans = ([plan(caches, grid, s.compile_denoiser)] if s.batch_cfg
-                 else [plan([c], grid, s.compile_denoiser) for c in caches])
-        cond_plan = plan([contexts.cond], grid, s.compile_denoiser) if s.batch_cfg else plans[0]
+        plans = ([plan(caches, grid, s.compile_layers)] if s.batch_cfg
+                 else [plan([c], grid, s.compile_layers) for c in caches])
+        cond_plan = plan([contexts.cond], grid, s.compile_layers) if s.batch_cfg else plans[0]
         first: dict[str, torch.Tensor] = {}
         lo, hi = s.cfg_interval
 

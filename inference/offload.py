@@ -97,7 +97,7 @@ class Placement:
     def inference_overrides(self) -> dict:
         """Settings a streaming placement needs: eager decoding (a CUDA graph cannot replay the weight copies) and
         eager denoising layers (torch.compile does not trace through the weight-streaming hooks)."""
-        return {"cuda_graphs": False, "compile_denoiser": False} if self.streamed else {}
+        return {"cuda_graphs": False, "compile_layers": False} if self.streamed else {}
 
     def summary(self) -> dict:
         return {"mode": self.mode, "device": str(self.device), "layers_on_device": self.layers_on_device,

@@ -26,9 +26,9 @@ class InferenceSettings:
     vit_transform: tuple[int, int, int] = (980, 224, 14)
     batch_cfg: bool = True  # run the CFG branches as one batched forward (False: one forward per branch)
     cuda_graphs: bool = True  # replay text decoding steps as a CUDA graph (on CUDA devices)
-    # torch.compile the decoder layers for the denoising steps: faster steps, but the first edit of each image size
-    # pays the compilation (see README's inference figures)
-    compile_denoiser: bool = False
+    # torch.compile the decoder layers for denoising and decoding steps: faster steps (fused per-token work), but the
+    # first call of each shape pays the compilation, so it pays off over many edits (see README's inference figures)
+    compile_layers: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

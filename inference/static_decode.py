@@ -15,9 +15,11 @@ from modeling.bagel.model import Bagel
 
 
 class StaticDecoder:
-    def __init__(self, model: Bagel, cache: KVCache, use_graph: bool | None = None):
-        """``cache`` must have capacity for every token to decode; it is extended in place as tokens are fed."""
+    def __init__(self, model: Bagel, cache: KVCache, use_graph: bool | None = None, compiled: bool = False):
+        """``cache`` must have capacity for every token to decode; it is extended in place as tokens are fed.
+        ``compiled``: run the step through the model's torch.compile'd decoder layers."""
         self.model, self.cache = model, cache
+        self.layers = model.compiled_decoder_layers() if compiled else None
         device = cache.device
         self.use_graph = device.type == "cuda" if use_graph is None else use_graph
         self.token = torch.zeros(1, dtype=torch.long, device=device)
@@ -33,7 +35,8 @@ class StaticDecoder:
     def _step(self) -> torch.Tensor:
         model = self.model
         embeds = model.embed_text(self.token).to(model.vae2llm.weight.dtype)
-        hidden = model.language_model.model(embeds, self.position, self.layout, None, self.cache.layers, self.slot)
+        hidden = model.language_model.model(embeds, self.position, self.layout, None, self.cache.layers, self.slot,
+                                            self.layers)
         return model.language_model.lm_head(hidden)
 
     def _capture(self) -> None:

@@ -58,11 +58,13 @@ def random_bundle(device: str, attn_backend: str, config_path: Path = CONFIG) ->
 
 
 def placed_bundle(args: argparse.Namespace, offload: OffloadSettings) -> tuple[BagelBundle, dict, dict]:
-    """The random bundle on the device, or with offload built in CPU memory (as where the GPU cannot hold it) and
+    """The random bundle on the device, or with offload moved to CPU memory (as a real load would leave it) and
     placed; also the inference overrides and the figures of the placement."""
     if offload.mode == "none":
         return random_bundle(args.device, args.attn_backend, args.config), {}, {"mode": "none"}
-    bundle = random_bundle("cpu", args.attn_backend, args.config)
+    bundle = random_bundle(args.device, args.attn_backend, args.config)  # random init is fast on the GPU ...
+    bundle.model.to("cpu")  # ... then the weights go to CPU memory, where a real load would put them
+    torch.cuda.empty_cache()
     placement = place_bundle(bundle, offload, args.device)
     print(placement.describe(), file=sys.stderr)
     return bundle, placement.inference_overrides(), placement.summary()
@@ -92,6 +94,8 @@ def main() -> None:
     p.add_argument("--config", type=Path, default=CONFIG, help="a configs JSON in the bagel-7b-mot.json format")
     p.add_argument("--offload", default="none", choices=OFFLOAD_MODES, help="see inference/offload.py")
     p.add_argument("--max-gpu-memory", type=float, metavar="GIB", help="GPU budget of --offload auto")
+    p.add_argument("--compile-layers", action="store_true",
+                   help="torch.compile the decoder layers (the warm-up edit and decode then include compilation)")
     args = p.parse_args()
     device = args.device
     cuda = device.startswith("cuda")
@@ -100,15 +104,19 @@ def main() -> None:
     except ValueError as e:
         p.error(str(e))
     settings = InferenceSettings(num_timesteps=args.steps, cfg_text_scale=4.0, cfg_img_scale=2.0,
-                                 cfg_interval=(0.4, 1.0), timestep_shift=3.0, cfg_renorm_type="global", **overrides)
+                                 cfg_interval=(0.4, 1.0), timestep_shift=3.0, cfg_renorm_type="global",
+                                 **{"compile_layers": args.compile_layers, **overrides})
     inferencer = BagelInferencer(bundle, settings)
     image = Image.effect_noise((args.size, args.size), 64).convert("RGB")
     instruction = "Replace the red car on the left with a blue bicycle and keep everything else unchanged."
 
     figures = {"device": torch.cuda.get_device_name(device) if cuda else "cpu", "torch": torch.__version__,
-               "size": args.size, "steps": args.steps, "attn_backend": args.attn_backend, "offload": offload_figures}
+               "size": args.size, "steps": args.steps, "attn_backend": args.attn_backend, "offload": offload_figures,
+               "compile_layers": settings.compile_layers}
     if not args.skip_edit:
-        inferencer.edit(image, instruction, num_timesteps=3)  # warm-up (kernels, allocator)
+        # warm-up (kernels, allocator, compilation): 10 steps run both the guided and the cond-only step shapes
+        _, figures["warmup_edit_10_steps_s"] = timed(lambda: inferencer.edit(image, instruction, num_timesteps=10),
+                                                     device)
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
         fast, fast_s = timed(lambda: inferencer.edit(image, instruction, seed=0), device)
@@ -117,7 +125,8 @@ def main() -> None:
                        peak_gib=round(peak_gib, 1))
 
     if args.reference_path and not args.skip_edit:
-        slow, slow_s = timed(lambda: inferencer.edit(image, instruction, seed=0, batch_cfg=False), device)
+        slow, slow_s = timed(lambda: inferencer.edit(image, instruction, seed=0, batch_cfg=False, compile_layers=False),
+                             device)
         figures["reference_path_edit_s"] = round(slow_s, 2)
         diff = torch.from_numpy(np.array(fast.image, dtype=np.float32) - np.array(slow.image, dtype=np.float32))
         figures["fast_vs_reference_max_pixel_diff"] = float(diff.abs().max())
@@ -125,8 +134,8 @@ def main() -> None:
 
     decode_settings = InferenceSettings.from_dict({**settings.to_dict(), "max_think_token_n": args.decode_tokens + 1})
     contexts, _ = inferencer.prepare_edit(image, instruction, decode_settings, True, NoiseSource(0, device))
-    inferencer.generate_text(contexts.cond, InferenceSettings.from_dict({**decode_settings.to_dict(),
-                                                                         "max_think_token_n": 8}))  # warm-up
+    _, figures["warmup_decode_8_tokens_s"] = timed(lambda: inferencer.generate_text(
+        contexts.cond, InferenceSettings.from_dict({**decode_settings.to_dict(), "max_think_token_n": 8})), device)
     text, decode_s = timed(lambda: inferencer.generate_text(contexts.cond, decode_settings), device)
     eager_settings = InferenceSettings.from_dict({**decode_settings.to_dict(), "cuda_graphs": False})
     new_tokens = len(text.token_ids) - 1
@@ -134,8 +143,12 @@ def main() -> None:
                    decode_tokens_per_s=round(new_tokens / decode_s, 1))
     if decode_settings.cuda_graphs:  # with offload the timed decode was eager already
         eager, eager_s = timed(lambda: inferencer.generate_text(contexts.cond, eager_settings), device)
+        same = next((i for i, (a, b) in enumerate(zip(text.token_ids, eager.token_ids)) if a != b),
+                    min(len(text.token_ids), len(eager.token_ids)))  # steps fed identical tokens
+        diff = (text.step_logits[:same].float() - eager.step_logits[:same].float()).abs().max()
         figures.update(decode_eager_tokens_per_s=round((len(eager.token_ids) - 1) / eager_s, 1),
-                       decode_graph_equals_eager_ids=text.token_ids == eager.token_ids)
+                       decode_graph_equals_eager_ids=text.token_ids == eager.token_ids,
+                       decode_graph_vs_eager_max_logit_diff=float(diff), decode_graph_vs_eager_same_ids=same)
     figures["peak_gib_all"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 1) if cuda else None
     if args.profile_decode:
         from torch.profiler import ProfilerActivity, profile

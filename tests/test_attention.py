@@ -42,17 +42,19 @@ LAYOUTS = {
     "training": lambda: AttentionLayout.from_splits([9, 7], [3, 4, 2, 5, 2], ["causal", "noise", "full", "full", "noise"]),
     "cached_full": lambda: AttentionLayout.for_cached_queries([5, 0, 8], [4, 3, 4], causal=False),
     "cached_causal": lambda: AttentionLayout.for_cached_queries([6, 2], [3, 1], causal=True),
+    "equal_images": lambda: AttentionLayout.from_splits([6, 6, 6], [6, 6, 6], ["full"] * 3),  # one batched call
 }
 
 
+@pytest.mark.parametrize("kv_heads", [2, 4])  # grouped-query and plain multi-head attention
 @pytest.mark.parametrize("backend", ["sdpa", "flex"])
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_backends_agree_with_dense_reference(backend, name):
+def test_backends_agree_with_dense_reference(backend, name, kv_heads):
     layout = LAYOUTS[name]()
     gen = torch.Generator().manual_seed(0)
     lk, lq = layout.k_doc.numel(), layout.q_to_k.numel()
     q = torch.randn(lq, 4, 16, generator=gen)
-    k, v = torch.randn(lk, 2, 16, generator=gen), torch.randn(lk, 2, 16, generator=gen)
+    k, v = torch.randn(lk, kv_heads, 16, generator=gen), torch.randn(lk, kv_heads, 16, generator=gen)
     out = packed_attention(q, k, v, layout, 0.25, backend)
     torch.testing.assert_close(out.double(), _dense_reference(q, k, v, layout, 0.25), atol=1e-5, rtol=1e-5)
 

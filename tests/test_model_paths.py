@@ -108,17 +108,20 @@ def test_batched_cfg_branches_equal_separate_forwards(tiny_bundle):
     assert set(results[True].first_step_branch_velocities) == {"cond", "cfg_text", "cfg_img"}
 
 
-def test_compiled_denoiser_equals_eager_steps(tiny_bundle):
-    """torch.compile'd decoder layers (fused per-token work, attention left eager) give the eager velocities."""
+def test_compiled_layers_equal_eager_steps(tiny_bundle):
+    """torch.compile'd decoder layers (fused per-token work, attention left eager) give the eager think logits and
+    denoising velocities."""
     inferencer = BagelInferencer(tiny_bundle, InferenceSettings(num_timesteps=3, vae_transform=(64, 32, 16),
-                                                                vit_transform=(56, 28, 14)))
+                                                                vit_transform=(56, 28, 14), max_think_token_n=4))
     image = Image.new("RGB", (64, 48), (120, 20, 220))
-    latents = []
+    logits, latents = [], []
     for compiled in (False, True):
-        settings = InferenceSettings.from_dict({**inferencer.settings.to_dict(), "compile_denoiser": compiled})
+        settings = InferenceSettings.from_dict({**inferencer.settings.to_dict(), "compile_layers": compiled})
         noise = NoiseSource(3)
-        contexts, _ = inferencer.prepare_edit(image, "turn it green", settings, False, noise)
+        contexts, _ = inferencer.prepare_edit(image, "turn it green", settings, True, noise)
+        logits.append(inferencer.generate_text(contexts.cond, settings).step_logits)
         latents.append(inferencer.generate_image(contexts, contexts.image_hw, settings, noise).latent_tokens)
+    torch.testing.assert_close(logits[1], logits[0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(latents[1], latents[0], atol=1e-5, rtol=1e-5)
 
 

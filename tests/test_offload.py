@@ -61,7 +61,7 @@ def test_auto_keeps_whole_layers_within_the_budget(tiny_bundle):
     assert placement.layers_on_device == {"decoder": "1/2", "vit": f"0/{len(kinds['vit'])}"}
     assert placement.streamed_bytes == layers[second] + sum(layers[n] for n in kinds["vit"])
     assert placement.resident_bytes == fixed + layers[first]
-    assert placement.inference_overrides() == {"cuda_graphs": False, "compile_denoiser": False}
+    assert placement.inference_overrides() == {"cuda_graphs": False, "compile_layers": False}
 
 
 def test_auto_fills_leftover_room_with_vit_layers_and_needs_no_slot_when_all_fit(tiny_bundle):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
 MODES = ("causal", "full", "noise")
+SHORT_QUERY_ROWS = 4  # query blocks up to this length take the batched-heads GQA layout (see _sdpa_grouped)
 BACKENDS = ("auto", "flash", "flex", "sdpa")
 # Compiled flex_attention fails to lower smaller heads in torch 2.11 (Inductor NoValidChoicesError at head_dim 16).
 FLEX_MIN_HEAD_DIM = 64
@@ -213,11 +214,18 @@ def _doc_mask(layout: AttentionLayout, q0: int, q1: int, k0: int, k1: int, devic
 
 def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
                   key_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """GQA as plain multi-head attention: the queries of each KV head's group are folded into the sequence (exact when
-    every query sees the same keys: no mask, or one key mask [1, 1, 1, Lk]), so no key/value expansion is needed."""
+    """GQA without copying keys/values (exact when every query sees the same keys: no mask, or one key mask
+    [1, 1, 1, Lk]). Long query blocks fold each KV head's query group into the sequence; a few query rows (decoding)
+    instead make every (KV head, query head) pair a batch entry over stride-0 expanded keys, so the fused kernel
+    spreads over Hq programs instead of Hkv (on an H200, 9.3k keys: 30 us per layer against 190 us folded)."""
     lq, hq, d = q.shape
-    hkv = k.shape[1]
+    lk, hkv = k.shape[0], k.shape[1]
     g = hq // hkv
+    if lq <= SHORT_QUERY_ROWS:
+        qb = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3)  # [Hkv, G, Lq, D]
+        kb, vb = (t.transpose(0, 1)[:, None].expand(hkv, g, lk, d) for t in (k, v))  # views, no copy
+        out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=key_mask, scale=scale)
+        return out.permute(2, 0, 1, 3).reshape(lq, hq, d)
     qg = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3).reshape(1, hkv, g * lq, d)  # query head h -> kv head h // g
     out = F.scaled_dot_product_attention(qg, k.transpose(0, 1)[None], v.transpose(0, 1)[None], attn_mask=key_mask,
                                          scale=scale)
@@ -227,6 +235,14 @@ def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: floa
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: AttentionLayout, scale: float) -> torch.Tensor:
     gqa = q.shape[1] != k.shape[1]
     qb, kb = layout.q_bounds, layout.k_bounds
+    n = layout.num_docs
+    if n > 1 and layout.uniform_mode == "full" and not gqa and q.shape[0] == n * layout.max_q \
+            and k.shape[0] == n * layout.max_k:
+        # equal documents that each see only themselves (a batch of same-size ViT images): one batched call keeps
+        # the GPU busier than one small call per document
+        qd, kd, vd = (t.view(n, -1, *t.shape[1:]).transpose(1, 2) for t in (q, k, v))  # [n, H, L, D]
+        out = F.scaled_dot_product_attention(qd, kd, vd, scale=scale)
+        return out.transpose(1, 2).reshape(q.shape)
     outs = []
     for d in range(layout.num_docs):
         mask = _doc_mask(layout, qb[d], qb[d + 1], kb[d], kb[d + 1], q.device)

@@ -48,11 +48,11 @@ def build_bagel(config: BagelConfig, device: torch.device | str = "meta", dtype:
         model = Bagel(config, special_tokens, attn_backend)
     if str(device) == "meta":
         return model
-    model = model.to_empty(device=device)
-    reset_non_persistent_buffers(model)
+    model = model.to(dtype).to_empty(device=device)  # allocated once, in the final dtype
+    reset_non_persistent_buffers(model)  # after the cast: RoPE frequencies stay float32, as after load_bagel
     if init_seed is not None:
         initialize_weights(model, init_seed)
-    return model.to(dtype)
+    return model
 
 
 def reset_non_persistent_buffers(model: Bagel) -> None:
