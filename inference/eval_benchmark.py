@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a file: make the repository root importa
 from inference.benchmark.benchmarks import BENCHMARKS  # noqa: E402
 from inference.benchmark.editor import DEFAULT_FACTORY  # noqa: E402
 from inference.benchmark.generate import GenSettings  # noqa: E402
-from inference.benchmark.judges import JUDGE_BACKENDS, JudgeSettings  # noqa: E402
+from inference.benchmark.judges import JUDGE_BACKENDS, JudgeSettings, OpenAIChatConfig  # noqa: E402
 from inference.benchmark.pipeline import STAGES, EvalConfig, run_evaluation  # noqa: E402
 from inference.benchmark.scorers import SCORER_NAMES  # noqa: E402
 
@@ -94,12 +94,13 @@ def config_from_args(args: argparse.Namespace, local_rank: int) -> EvalConfig:
             hyper[key] = value
     backend = args.judge or ("exact" if args.bench == "shapes" else "openai")
     default_model = {"openai": "gpt-4.1-2025-04-14", "qwen_local": "", "exact": "exact"}[backend]
+    client = OpenAIChatConfig(base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
+                              auth_header=args.judge_auth_header, timeout_s=args.judge_timeout,
+                              max_retries=args.judge_retries, backoff_s=args.judge_backoff)
     judge = JudgeSettings(
-        backend=backend, model=args.judge_model or default_model, base_url=args.judge_base_url,
-        api_key_env=args.judge_api_key_env, auth_header=args.judge_auth_header, timeout_s=args.judge_timeout,
-        max_retries=args.judge_retries, backoff_s=args.judge_backoff, concurrency=args.judge_concurrency,
+        backend=backend, model=args.judge_model or default_model, concurrency=args.judge_concurrency,
         parse_retries=args.judge_parse_retries, max_tokens=args.judge_max_tokens, device=args.judge_device,
-        dtype=args.judge_dtype, use_cache=not args.no_judge_cache)
+        dtype=args.judge_dtype, use_cache=not args.no_judge_cache, openai=client)
     device = args.device
     if device is None:
         import torch

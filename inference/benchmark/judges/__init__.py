@@ -6,7 +6,7 @@ The local backend (``judges.qwen_local``) imports torch and transformers, so it 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from inference.benchmark.judges.base import ChatJudge, JudgeReply, JudgeTransportError, ReplyParseError
@@ -18,22 +18,17 @@ JUDGE_BACKENDS: tuple[str, ...] = ("openai", "qwen_local", "exact")
 
 @dataclass(frozen=True)
 class JudgeSettings:
+    """What every backend shares; the HTTP client's own settings (URL, key, retries, ...) live in ``openai``."""
+
     backend: str = "openai"
     model: str = "gpt-4.1-2025-04-14"  # chat model name, or the local Qwen2.5-VL folder for qwen_local
-    base_url: str = "https://api.openai.com/v1"
-    api_key_env: str = "OPENAI_API_KEY"
-    auth_header: str = "bearer"
-    timeout_s: float = 120.0
-    max_retries: int = 5
-    backoff_s: float = 2.0
-    concurrency: int = 8
+    concurrency: int = 8  # judge calls in flight while scoring
     parse_retries: int = 2
-    temperature: float = 0.0
     max_tokens: int = 1400
-    image_format: str = "png"
-    device: str = "cuda"
-    dtype: str = "bfloat16"
+    device: str = "cuda"  # qwen_local
+    dtype: str = "bfloat16"  # qwen_local
     use_cache: bool = True
+    openai: OpenAIChatConfig = field(default_factory=OpenAIChatConfig)
 
     def __post_init__(self) -> None:
         if self.backend not in JUDGE_BACKENDS:
@@ -46,11 +41,8 @@ def build_judge(settings: JudgeSettings, cache_dir: str | os.PathLike | None) ->
     if settings.backend == "exact":
         return None
     if settings.backend == "openai":
-        config = OpenAIChatConfig(
-            base_url=settings.base_url, model=settings.model, api_key_env=settings.api_key_env,
-            auth_header=settings.auth_header, timeout_s=settings.timeout_s, max_retries=settings.max_retries,
-            backoff_s=settings.backoff_s, max_concurrency=settings.concurrency, temperature=settings.temperature,
-            max_tokens=settings.max_tokens, image_format=settings.image_format)
+        config = replace(settings.openai, model=settings.model, max_concurrency=settings.concurrency,
+                         max_tokens=settings.max_tokens)
         return OpenAIChatJudge(config, cache, settings.parse_retries)
     from inference.benchmark.judges.qwen_local import QwenLocalConfig, QwenLocalJudge
 

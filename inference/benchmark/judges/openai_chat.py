@@ -32,8 +32,8 @@ RETRYABLE_HTTP = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 @dataclass(frozen=True)
 class OpenAIChatConfig:
-    base_url: str
-    model: str
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4.1-2025-04-14"
     api_key_env: str = "OPENAI_API_KEY"
     auth_header: str = "bearer"  # "bearer" (OpenAI, vLLM, SGLang) or "api-key" (Azure)
     timeout_s: float = 120.0
