@@ -79,7 +79,7 @@ def timed(fn, device: str):
     return out, time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--size", type=int, default=1024)
@@ -96,7 +96,7 @@ def main() -> None:
     p.add_argument("--max-gpu-memory", type=float, metavar="GIB", help="GPU budget of --offload auto")
     p.add_argument("--compile-layers", action="store_true",
                    help="torch.compile the decoder layers (the warm-up edit and decode then include compilation)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     device = args.device
     cuda = device.startswith("cuda")
     try:
@@ -120,9 +120,8 @@ def main() -> None:
         if cuda:
             torch.cuda.reset_peak_memory_stats(device)
         fast, fast_s = timed(lambda: inferencer.edit(image, instruction, seed=0), device)
-        peak_gib = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
         figures.update(edit_s=round(fast_s, 2), edit_timings={k: round(v, 3) for k, v in fast.timings.items()},
-                       peak_gib=round(peak_gib, 1))
+                       peak_gib=round(torch.cuda.max_memory_allocated(device) / 2**30, 1) if cuda else None)
 
     if args.reference_path and not args.skip_edit:
         slow, slow_s = timed(lambda: inferencer.edit(image, instruction, seed=0, batch_cfg=False, compile_layers=False),
@@ -168,6 +167,7 @@ def main() -> None:
     print(json.dumps(figures, indent=1))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
+    return figures
 
 
 if __name__ == "__main__":

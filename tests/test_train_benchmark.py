@@ -14,7 +14,8 @@ from train.common.flops import ModelWidths, training_flops
 from train.sft.benchmark import run_benchmark
 from train.sft.synthetic_data import SyntheticEditConfig, synthetic_edit_batch
 
-TINY = "/work/shared/reference/bagel-tiny"
+from tests.fixture_paths import TINY
+
 
 
 @pytest.mark.parametrize("mode", ["original", "trainer"])
