@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The common case: think, then edit, with the official defaults on the first GPU.
 # Usage: MODEL_PATH=models/BAGEL-7B-MoT bash scripts/edit.sh IN.png "instruction" OUT.png [more edit_single.py flags]
-# (DEVICE=cpu DTYPE=fp32 for machines without a GPU; paths are relative to where you run it.)
+# (DEVICE=cpu DTYPE=fp32 for machines without a GPU; add --offload auto for a GPU smaller than the model, e.g. 24 GB;
+# paths are relative to where you run it.)
 set -euo pipefail
 if [ $# -lt 3 ]; then
   echo "usage: bash scripts/edit.sh IN.png \"instruction\" OUT.png [flags of inference/edit_single.py]" >&2
