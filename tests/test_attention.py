@@ -71,9 +71,29 @@ def test_fixed_size_store_sees_keys_that_become_valid_after_the_first_call(backe
     for valid in (5, 140, 257):  # crosses flex's 128-key blocks
         key_valid[:valid] = True
         q = torch.randn(1, 4, 16, generator=gen)
-        expected = packed_attention(q, k[:valid], v[:valid], AttentionLayout.for_cached_queries([valid - 1], [1], True),
-                                    0.25, "sdpa")
-        torch.testing.assert_close(packed_attention(q, k, v, layout, 0.25, backend), expected, atol=1e-5, rtol=1e-5)
+        expected = _dense_reference(q, k[:valid], v[:valid], AttentionLayout.for_cached_queries([valid - 1], [1], True),
+                                    0.25)
+        torch.testing.assert_close(packed_attention(q, k, v, layout, 0.25, backend).double(), expected, atol=1e-5,
+                                   rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("rows", [1, 3])
+def test_few_query_rows_over_a_masked_store_match_the_dense_reference(dtype, rows):
+    """The decoding path (at most SHORT_QUERY_ROWS queries, one key mask shared by all of them) in float64,
+    float32 and bfloat16: a bf16 call stays within bf16 rounding of the float64 reference."""
+    gen = torch.Generator().manual_seed(rows)
+    capacity, valid = 40, 29
+    key_valid = torch.zeros(capacity, dtype=torch.bool)
+    key_valid[:valid] = True
+    q = torch.randn(rows, 6, 16, generator=gen).to(dtype)
+    k, v = (torch.randn(capacity, 2, 16, generator=gen).to(dtype) for _ in range(2))
+    got = packed_attention(q, k, v, AttentionLayout.for_static_store(key_valid, rows), 0.25, "sdpa")
+    full_view = AttentionLayout.for_cached_queries([valid - rows], [rows], causal=False)  # every query sees all keys
+    expected = _dense_reference(q, k[:valid], v[:valid], full_view, 0.25)
+    tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2}[dtype]
+    assert got.dtype == dtype
+    torch.testing.assert_close(got.double(), expected, atol=tol, rtol=tol)
 
 
 def test_noise_split_is_invisible_to_later_tokens():
