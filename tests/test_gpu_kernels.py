@@ -20,9 +20,14 @@ def test_decoding_into_a_fixed_size_store_equals_attention_over_its_valid_keys(d
     q = torch.randn(1, hq, d, generator=gen, device="cuda", dtype=dtype)
     key_valid = torch.zeros(capacity, dtype=torch.bool, device="cuda")
     key_valid[:valid] = True
-    got = packed_attention(q, k, v, AttentionLayout.for_static_store(key_valid, 1), d ** -0.5, "auto")
-    expected = packed_attention(q.double().cpu(), k[:valid].double().cpu(), v[:valid].double().cpu(),
-                                AttentionLayout.for_cached_queries([valid - 1], [1], True), d ** -0.5, "sdpa")
+    layout = AttentionLayout.for_static_store(key_valid, 1)
+    got = packed_attention(q, k, v, layout, d ** -0.5, "auto")
+    # reproducible: greedy decoding must not change from run to run
+    assert torch.equal(packed_attention(q, k, v, layout, d ** -0.5, "auto"), got)
+    rep = hq // hkv
+    kd, vd = (t[:valid].double().cpu().repeat_interleave(rep, 1) for t in (k, v))
+    probs = (torch.einsum("qhd,khd->hqk", q.double().cpu(), kd) * d ** -0.5).softmax(-1)
+    expected = torch.einsum("hqk,khd->qhd", probs, vd)
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     torch.testing.assert_close(got.double().cpu(), expected, atol=tol, rtol=tol)
 

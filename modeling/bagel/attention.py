@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.nn.attention.bias import causal_lower_right
 
 MODES = ("causal", "full", "noise")
-SHORT_QUERY_ROWS = 4  # query blocks up to this length take the batched-heads GQA layout (see _sdpa_grouped)
+SHORT_QUERY_ROWS = 4  # query blocks up to this length take _few_query_attention
 BACKENDS = ("auto", "flash", "flex", "sdpa")
 # Compiled flex_attention once failed to lower the tiny model's head_dim 16 in fp32 (torch 2.11, Inductor
 # NoValidChoicesError); real models have head_dim 128.
@@ -211,20 +211,44 @@ def _doc_mask(layout: AttentionLayout, q0: int, q1: int, k0: int, k1: int, devic
     return layout.visible(q_idx[:, None], k_idx[None, :])
 
 
-def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
-                  key_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """GQA without copying keys/values (exact when every query sees the same keys: no mask, or one key mask
-    [1, 1, 1, Lk]). Long query blocks fold each KV head's query group into the sequence; a few query rows (decoding)
-    instead make every (KV head, query head) pair a batch entry over stride-0 expanded keys, so the fused kernel
-    spreads over Hq programs instead of Hkv (on an H200, 9.3k keys: 30 us per layer against 190 us folded)."""
+def _fp32_bmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a [B, M, K] @ b [B, K, N] with (at least) fp32 results. On CUDA, half-precision inputs go to cuBLAS as they
+    are with fp32 accumulation and output, so a decode step does not copy the whole key store to fp32 (CPU lacks
+    this overload)."""
+    if a.is_cuda and a.dtype in (torch.float16, torch.bfloat16):
+        return torch.bmm(a, b, out_dtype=torch.float32)
+    acc = torch.promote_types(a.dtype, torch.float32)
+    return torch.bmm(a.to(acc), b.to(acc))
+
+
+def _few_query_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                         key_mask: torch.Tensor | None) -> torch.Tensor:
+    """Attention of a few query rows (decoding) as two batched matmuls over the KV heads, no copy of the keys: fp32
+    scores and softmax, probabilities in the values' dtype (as fused kernels do), fp32 accumulation. Unlike cuDNN's
+    fused kernel (SDPA's first pick on Hopper), whose decode logits changed from run to run on an H200 (torch 2.11),
+    cuBLAS batched matmuls give the same output every run, so greedy thinking is reproducible."""
     lq, hq, d = q.shape
     lk, hkv = k.shape[0], k.shape[1]
     g = hq // hkv
+    qg = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3).reshape(hkv, g * lq, d)  # query head h -> kv head h // g
+    scores = _fp32_bmm(qg, k.permute(1, 2, 0)) * scale  # [Hkv, G*Lq, Lk]
+    if key_mask is not None:
+        scores = scores.masked_fill(~key_mask.reshape(1, 1, lk), float("-inf"))
+    probs = torch.softmax(scores, dim=-1).to(v.dtype)
+    out = torch.bmm(probs, v.transpose(0, 1))  # [Hkv, G*Lq, D]
+    return out.reshape(hkv, g, lq, d).permute(2, 0, 1, 3).reshape(lq, hq, d)
+
+
+def _sdpa_grouped(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float,
+                  key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """GQA without copying keys/values (exact when every query sees the same keys: no mask, or one key mask
+    [1, 1, 1, Lk]): each KV head's query group is folded into the sequence; a few query rows take
+    ``_few_query_attention``."""
+    lq, hq, d = q.shape
+    hkv = k.shape[1]
     if lq <= SHORT_QUERY_ROWS:
-        qb = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3)  # [Hkv, G, Lq, D]
-        kb, vb = (t.transpose(0, 1)[:, None].expand(hkv, g, lk, d) for t in (k, v))  # views, no copy
-        out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=key_mask, scale=scale)
-        return out.permute(2, 0, 1, 3).reshape(lq, hq, d)
+        return _few_query_attention(q, k, v, scale, key_mask)
+    g = hq // hkv
     qg = q.reshape(lq, hkv, g, d).permute(1, 2, 0, 3).reshape(1, hkv, g * lq, d)  # query head h -> kv head h // g
     out = F.scaled_dot_product_attention(qg, k.transpose(0, 1)[None], v.transpose(0, 1)[None], attn_mask=key_mask,
                                          scale=scale)
