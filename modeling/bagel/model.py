@@ -207,9 +207,11 @@ class Bagel(nn.Module):
 
     def compiled_decoder_layers(self) -> list[nn.Module]:
         """torch.compile'd wrappers of the decoder layers (same weights), built once and shared by every layer's
-        calls: the fixed-shape denoising steps fuse their per-token work (norms, RoPE, activations, residuals)."""
+        calls: the fixed-shape denoising steps fuse their per-token work (norms, RoPE, activations, residuals).
+        Compiled for dynamic shapes from the first call: a recompilation after the first edit (automatic dynamic
+        shapes) swapped kernels, so the first compiled edit differed from later ones by a few pixel levels."""
         if self._compiled_layers is None:
-            self._compiled_layers = [torch.compile(layer) for layer in self.language_model.model.layers]
+            self._compiled_layers = [torch.compile(layer, dynamic=True) for layer in self.language_model.model.layers]
         return self._compiled_layers
 
     def plan_image_query(self, caches: list[KVCache], grid_hw: tuple[int, int], compiled: bool = False
