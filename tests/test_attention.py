@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 
 from modeling.bagel.attention import AttentionLayout, packed_attention
 
+from tests.attention_reference import dense_attention_reference
 from tests.fixture_paths import TINY
 
 
@@ -28,16 +29,6 @@ def test_mask_rule_reproduces_official_training_masks():
         start += n
 
 
-def _dense_reference(q, k, v, layout, scale):
-    """Plain softmax attention with the rule's mask, one head group at a time (slow, obviously right)."""
-    rep = q.shape[1] // k.shape[1]
-    k, v = k.repeat_interleave(rep, 1), v.repeat_interleave(rep, 1)
-    scores = torch.einsum("qhd,khd->hqk", q.double(), k.double()) * scale
-    mask = layout.visible(torch.arange(q.shape[0])[:, None], torch.arange(k.shape[0])[None, :])
-    scores = scores.masked_fill(~mask, float("-inf"))
-    return torch.einsum("hqk,khd->qhd", scores.softmax(-1), v.double())
-
-
 LAYOUTS = {
     "training": lambda: AttentionLayout.from_splits([9, 7], [3, 4, 2, 5, 2], ["causal", "noise", "full", "full", "noise"]),
     "cached_full": lambda: AttentionLayout.for_cached_queries([5, 0, 8], [4, 3, 4], causal=False),
@@ -49,14 +40,14 @@ LAYOUTS = {
 @pytest.mark.parametrize("kv_heads", [2, 4])  # grouped-query and plain multi-head attention
 @pytest.mark.parametrize("backend", ["sdpa", "flex"])
 @pytest.mark.parametrize("name", sorted(LAYOUTS))
-def test_backends_agree_with_dense_reference(backend, name, kv_heads):
+def test_backends_agree_withdense_attention_reference(backend, name, kv_heads):
     layout = LAYOUTS[name]()
     gen = torch.Generator().manual_seed(0)
     lk, lq = layout.k_doc.numel(), layout.q_to_k.numel()
     q = torch.randn(lq, 4, 16, generator=gen)
     k, v = torch.randn(lk, kv_heads, 16, generator=gen), torch.randn(lk, kv_heads, 16, generator=gen)
     out = packed_attention(q, k, v, layout, 0.25, backend)
-    torch.testing.assert_close(out.double(), _dense_reference(q, k, v, layout, 0.25), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.double(), dense_attention_reference(q, k, v, layout, 0.25), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["sdpa", "flex"])
@@ -71,7 +62,7 @@ def test_fixed_size_store_sees_keys_that_become_valid_after_the_first_call(backe
     for valid in (5, 140, 257):  # crosses flex's 128-key blocks
         key_valid[:valid] = True
         q = torch.randn(1, 4, 16, generator=gen)
-        expected = _dense_reference(q, k[:valid], v[:valid], AttentionLayout.for_cached_queries([valid - 1], [1], True),
+        expected = dense_attention_reference(q, k[:valid], v[:valid], AttentionLayout.for_cached_queries([valid - 1], [1], True),
                                     0.25)
         torch.testing.assert_close(packed_attention(q, k, v, layout, 0.25, backend).double(), expected, atol=1e-5,
                                    rtol=1e-5)
@@ -79,7 +70,7 @@ def test_fixed_size_store_sees_keys_that_become_valid_after_the_first_call(backe
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("rows", [1, 3])
-def test_few_query_rows_over_a_masked_store_match_the_dense_reference(dtype, rows):
+def test_few_query_rows_over_a_masked_store_match_thedense_attention_reference(dtype, rows):
     """The decoding path (at most SHORT_QUERY_ROWS queries, one key mask shared by all of them) in float64,
     float32 and bfloat16: a bf16 call stays within bf16 rounding of the float64 reference."""
     gen = torch.Generator().manual_seed(rows)
@@ -90,7 +81,7 @@ def test_few_query_rows_over_a_masked_store_match_the_dense_reference(dtype, row
     k, v = (torch.randn(capacity, 2, 16, generator=gen).to(dtype) for _ in range(2))
     got = packed_attention(q, k, v, AttentionLayout.for_static_store(key_valid, rows), 0.25, "sdpa")
     full_view = AttentionLayout.for_cached_queries([valid - rows], [rows], causal=False)  # every query sees all keys
-    expected = _dense_reference(q, k[:valid], v[:valid], full_view, 0.25)
+    expected = dense_attention_reference(q, k[:valid], v[:valid], full_view, 0.25)
     tol = {torch.float64: 1e-12, torch.float32: 1e-5, torch.bfloat16: 2e-2}[dtype]
     assert got.dtype == dtype
     torch.testing.assert_close(got.double(), expected, atol=tol, rtol=tol)

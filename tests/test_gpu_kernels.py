@@ -8,6 +8,8 @@ import torch
 
 from modeling.bagel.attention import AttentionLayout, packed_attention, resolve_backend
 
+from tests.attention_reference import dense_attention_reference
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
@@ -24,10 +26,8 @@ def test_decoding_into_a_fixed_size_store_equals_attention_over_its_valid_keys(d
     got = packed_attention(q, k, v, layout, d ** -0.5, "auto")
     # reproducible: greedy decoding must not change from run to run
     assert torch.equal(packed_attention(q, k, v, layout, d ** -0.5, "auto"), got)
-    rep = hq // hkv
-    kd, vd = (t[:valid].double().cpu().repeat_interleave(rep, 1) for t in (k, v))
-    probs = (torch.einsum("qhd,khd->hqk", q.double().cpu(), kd) * d ** -0.5).softmax(-1)
-    expected = torch.einsum("hqk,khd->qhd", probs, vd)
+    expected = dense_attention_reference(q.cpu(), k[:valid].cpu(), v[:valid].cpu(),
+                                         AttentionLayout.for_cached_queries([valid - 1], [1], True), d ** -0.5)
     tol = 1e-5 if dtype == torch.float32 else 2e-2
     torch.testing.assert_close(got.double().cpu(), expected, atol=tol, rtol=tol)
 
