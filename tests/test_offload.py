@@ -165,8 +165,10 @@ def test_offloaded_think_edit_equals_plain(offloaded, tiny_bundle):
     ref_text, ref = _edit_numbers(BagelInferencer(tiny_bundle), image)
     text, out = _edit_numbers(BagelInferencer(bundle), image)
     assert text.token_ids == ref_text.token_ids and len(text.token_ids) > 1
-    torch.testing.assert_close(text.step_logits, ref_text.step_logits, rtol=0, atol=1e-6)
-    torch.testing.assert_close(out.latent_tokens, ref.latent_tokens, rtol=0, atol=1e-6)
+    # fp32 summation-order noise only: a streamed weight is a fresh copy, whose alignment can pick another BLAS
+    # kernel on some CPUs (3e-6 seen on logits of magnitude ~5)
+    torch.testing.assert_close(text.step_logits, ref_text.step_logits, rtol=0, atol=2e-5)
+    torch.testing.assert_close(out.latent_tokens, ref.latent_tokens, rtol=0, atol=2e-5)
     assert np.array_equal(np.asarray(out.image), np.asarray(ref.image))
     for name in placement.streamed:  # the hooks dropped the weights again after use
         assert all(t.is_meta for t in bundle.model.get_submodule(name).parameters())
