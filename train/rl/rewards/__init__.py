@@ -1,0 +1,1 @@
+"""Rewards for Flow-GRPO: a protocol (``base.py``) and its implementations."""
