@@ -18,8 +18,9 @@ from inference.benchmark.files import atomic_write_json, read_json
 from inference.benchmark.pipeline import RunConfigMismatch
 from inference.eval_benchmark import main
 from tests.test_bench_support import Answer, ChatServer, FakeEditor, last_image_colour, make_bench, prompt_text, shifted
+from tests.fixture_paths import TINY
 
-TINY_BAGEL = Path("/work/shared/reference/bagel-tiny")
+TINY_BAGEL = TINY
 SOURCES = {"a": (10, 0, 0), "b": (20, 0, 0), "c": (30, 0, 0), "d": (40, 0, 0), "e": (50, 0, 0)}
 SPEC = [("a", "color", SOURCES["a"]), ("b", "color", SOURCES["b"]), ("c", "color", SOURCES["c"]),
         ("d", "style", SOURCES["d"]), ("e", "style", SOURCES["e"])]

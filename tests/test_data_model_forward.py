@@ -13,8 +13,8 @@ from data.demo_records import demo_metacot
 from data.mix_config import parse_mix
 from data.packed_dataset import DataStateTracker, PackedMixDataset, make_loader
 from data.parquet_writer import write_parquet_shards
+from tests.fixture_paths import TINY
 
-TINY = Path("/work/shared/reference/bagel-tiny")
 CASE = TINY / "cases" / "train_forward"
 pytestmark = pytest.mark.skipif(not CASE.is_dir(), reason="BAGEL tiny reference fixtures not present")
 

@@ -14,8 +14,9 @@ from data.packing import PackingConfig, SpecialTokens, pack_samples
 from data.render import SampleRenderer
 from data.segments import TextSegment, VaeImageSegment, VitImageSegment
 from data.transforms import ImageTransform
+from tests.fixture_paths import TINY as TINY_PATH
 
-TINY = Path("/work/shared/reference/bagel-tiny")
+TINY = TINY_PATH
 CASE = TINY / "cases" / "train_forward"
 pytestmark = pytest.mark.skipif(not CASE.is_dir(), reason="BAGEL tiny reference fixtures not present")
 

@@ -15,6 +15,7 @@ from data.prompts import THINK_GENERATION_SYSTEM_PROMPT
 from data.render import SampleError, SampleRenderer
 from data.segments import TextSegment, VaeImageSegment, VitImageSegment
 from data.transforms import ImageTransform
+from tests.fixture_paths import TINY
 
 TOKENIZER = ByteTokenizer()
 RENDERER = SampleRenderer(TOKENIZER, ImageTransform(64, 32, 16), ImageTransform(56, 28, 14))
@@ -107,7 +108,7 @@ def test_bad_conversations(conversation: str) -> None:
 
 
 def test_thinking_system_prompt_is_the_reference_one() -> None:
-    case = Path("/work/shared/reference/bagel-tiny/cases/think_edit/case.json")
+    case = TINY / "cases" / "think_edit" / "case.json"
     if not case.is_file():
         pytest.skip("BAGEL tiny reference fixtures not present")
     assert json.loads(case.read_text())["system_prompt"] == THINK_GENERATION_SYSTEM_PROMPT

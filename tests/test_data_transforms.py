@@ -12,8 +12,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from data.transforms import ImageTransform, flattened_position_ids, patchify, pil_to_pixels, to_rgb
+from tests.fixture_paths import TINY
 
-CASES = Path("/work/shared/reference/bagel-tiny/cases")
+CASES = TINY / "cases"
 pytestmark = pytest.mark.skipif(not CASES.is_dir(), reason="BAGEL tiny reference fixtures not present")
 
 

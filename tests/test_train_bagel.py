@@ -33,8 +33,9 @@ from train.sft.build import build_sft_components
 from train.sft.config import SFTConfig
 from train.sft.export import export_checkpoint
 from train.sft.loop import run_sft
+from tests.fixture_paths import TINY as TINY_PATH
 
-TINY = "/work/shared/reference/bagel-tiny"
+TINY = str(TINY_PATH)
 TRANSFORMS = {"vae_transform": [64, 32, 16], "vit_transform": [56, 28, 14]}  # fit the tiny position tables
 
 

@@ -17,9 +17,10 @@ from train.common.lr_schedule import lr_at_step
 from train.common.nan_guard import NanGuard
 from train.sft.synthetic_data import SyntheticEditConfig, synthetic_edit_batch
 from train.sft.vit_padding import pad_missing_vit
+from tests.fixture_paths import TINY as TINY_PATH
 
 SPECIAL = SpecialTokens(151644, 151645, 151652, 151653)
-TINY = "/work/shared/reference/bagel-tiny"
+TINY = str(TINY_PATH)
 
 
 def test_lr_schedule_warmup_constant_and_cosine() -> None:

@@ -20,8 +20,8 @@ from train.sft.config import SFTConfig
 from train.sft.loop import run_sft
 from train.sft.init_from_components import (ComponentsConfig, components_config, components_state,
                                             read_safetensors_folder)
+from tests.fixture_paths import TINY
 
-TINY = Path("/work/shared/reference/bagel-tiny")
 SPECIAL = SpecialTokens(481, 482, 483, 484)
 
 
