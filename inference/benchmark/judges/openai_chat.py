@@ -68,12 +68,14 @@ def image_data_url(image: Image.Image, image_format: str = "png", max_side: int 
     return f"data:image/{image_format};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
-def client_auth(api_key_env: str, auth_header: str) -> tuple[str, dict[str, Any]]:
+def client_auth(api_key_env: str, auth_header: str, warn: bool = True) -> tuple[str, dict[str, Any]]:
     """(api_key for the SDK, headers for every request). Without a key, or with Azure's ``api-key`` header, the
     SDK's ``Authorization: Bearer`` header is omitted explicitly (it requires a key string either way)."""
     key = os.environ.get(api_key_env)
     if not key:
-        log.warning("%s is not set; sending requests without an API key (fine for local vLLM/SGLang)", api_key_env)
+        if warn:
+            log.warning("%s is not set; sending requests without an API key (fine for local vLLM/SGLang)",
+                        api_key_env)
         return "unused", {"Authorization": openai.Omit()}
     if auth_header == "api-key":
         return key, {"Authorization": openai.Omit(), "api-key": key}
