@@ -5,8 +5,9 @@
         --reward cec --settings '{"base_url": "http://127.0.0.1:8000/v1", "model": "Qwen/Qwen2.5-VL-72B-Instruct"}'
     python scripts/check_reward.py --bench-dir ... --config configs/rl/NAME.yaml   # its reward: {kind, settings}
 
-Prints the mean score of each kind next to the real edits'; exit status 1 when a degenerate kind scores at or above
-the real edits (or no real edit could be scored), 2 on bad input.
+Prints the mean score of each kind next to the real edits' and how many samples score at or above their real edit;
+exit status 1 when a degenerate kind's mean comes within --margin (default 0) of the real edits' mean or above (or
+no real edit could be scored), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--bench-dir", required=True, help="benchmark folder (samples.jsonl + images/)")
-    p.add_argument("--edits", default=None, help="evaluation run folder whose images are the real edits "
-                                                  "(default: the benchmark's reference target images)")
+    p.add_argument("--edits", default=None, help="evaluation run folder whose images are the real edits; "
+                                                  "without it, the benchmark's reference target images")
     p.add_argument("--reward", choices=REWARD_KINDS, default=None, help="reward kind (or take it from --config)")
     p.add_argument("--settings", default="{}", help="reward settings as a JSON object")
     p.add_argument("--config", default=None, help="YAML file with a 'reward: {kind, settings}' section")
     p.add_argument("--limit", type=int, default=50, help="samples to check (first N of the benchmark)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise images")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="fail unless every degenerate kind's mean is more than this below the real edits' mean")
     p.add_argument("--out", default=None, help="also write the summary as JSON here")
     args = p.parse_args(argv)
     try:
@@ -70,11 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     if not cases:
         print("error: no sample has a real edit to compare with", file=sys.stderr)
         return 2
-    check = check_reward(reward, cases, args.seed)
+    check = check_reward(reward, cases, args.seed, args.margin)
     print(check.table())
     if args.out:
-        summary = {"reward": args.reward, "settings": args.settings, "samples": len(cases), "passes": check.passes,
-                   "flagged": check.flagged,
+        summary = {"reward": args.reward, "settings": args.settings, "samples": len(cases), "margin": args.margin,
+                   "passes": check.passes, "flagged": check.flagged,
                    "kinds": {k: {"mean": s.mean, "scored": len(s.scores), "dropped": s.dropped,
                                  "at_or_above_real": s.at_or_above_real, "paired": s.paired}
                              for k, s in check.summaries.items()}}

@@ -184,3 +184,21 @@ def test_concurrency_is_bounded_across_threads():
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="auth_header"):
         OpenAIChatConfig(base_url="http://127.0.0.1:1", model="m", auth_header="token")
+
+
+def test_close_stops_the_loop_thread_and_a_later_request_reopens_it():
+    server = serve(script(Answer(text=GOOD)))
+    judge = judge_for(server)
+    try:
+        before = set(threading.enumerate())
+        assert judge.ask(["q1"], PARSE).ok
+        loop_threads = [t for t in set(threading.enumerate()) - before if t.name == "openai-judge"]
+        assert len(loop_threads) == 1
+        judge.close()
+        for thread in loop_threads:
+            thread.join(timeout=5)
+        assert not any(t.is_alive() for t in loop_threads)
+        assert judge.ask(["q2"], PARSE).ok and judge.requests_sent == 2
+    finally:
+        judge.close()
+        server.stop()

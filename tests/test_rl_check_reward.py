@@ -88,6 +88,10 @@ def test_report_arithmetic_and_verdict_with_a_degenerate_favouring_reward(tmp_pa
     blank = summary["kinds"]["blank"]
     assert blank_line.split()[1:4] == [str(blank["scored"]), str(blank["dropped"]), f"{blank['mean']:.3f}"]
     assert blank_line.endswith("FLAGGED") and "FAIL: blank" in table
+    # with a margin, kinds scoring below the real edits but within the margin are flagged too
+    assert main(["--bench-dir", str(bench), "--edits", str(run), "--reward", "programmatic", "--margin", "10",
+                 "--out", str(out)]) == 1
+    assert json.loads(out.read_text())["flagged"] == list(DEGENERATE_KINDS)
 
 
 def test_degenerate_images_are_what_they_claim(tmp_path):

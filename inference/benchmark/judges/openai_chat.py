@@ -7,8 +7,8 @@ exponential backoff (0.5 s doubling to 8 s, honouring ``Retry-After``) on timeou
 A 200 whose body is not a chat completion is asked again here, up to ``max_retries`` times.
 
 Each judge runs its client on one private event-loop thread, started on first use, so synchronous callers (the
-scoring threads of evaluation, the RL reward's workers) share one pool; at most ``max_concurrency`` requests are in
-flight per judge, however many threads call it.
+scoring threads of evaluation, the RL reward's workers) share one pool of keep-alive connections; at most
+``max_concurrency`` requests are in flight per judge, however many threads call it.
 """
 
 from __future__ import annotations
@@ -99,8 +99,10 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _stop_loop(loop: asyncio.AbstractEventLoop) -> None:
-    if not loop.is_closed():
+    try:
         loop.call_soon_threadsafe(loop.stop)
+    except RuntimeError:  # already closed
+        pass
 
 
 class OpenAIChatJudge(ChatJudge):
@@ -134,9 +136,9 @@ class OpenAIChatJudge(ChatJudge):
         return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
 
     def _complete(self, system: str | None, parts: Sequence[Part]) -> Completion:
-        return asyncio.run_coroutine_threadsafe(self.acomplete(system, parts), self._event_loop()).result()
+        return asyncio.run_coroutine_threadsafe(self._request(system, parts), self._event_loop()).result()
 
-    async def acomplete(self, system: str | None, parts: Sequence[Part]) -> Completion:
+    async def _request(self, system: str | None, parts: Sequence[Part]) -> Completion:
         """One answered request on the judge's loop; raises JudgeTransportError when it cannot get one."""
         c = self.config
         messages = self.build_messages(system, parts)
