@@ -14,7 +14,7 @@ import pytest
 from tests.test_bench_support import Answer, ChatServer
 from train.rl.rewards import server as reward_server
 from train.rl.rewards.server import (RewardServerConfig, RewardServerError, ensure_reward_server, probe_server,
-                                     start_vllm_server)
+                                     start_vllm_server, vllm_command)
 
 FAKE_VLLM = textwrap.dedent("""\
     #!{python}
@@ -106,6 +106,9 @@ def test_vllm_is_started_on_the_chosen_gpus_answers_and_stops(fake_vllm, tmp_pat
     (stop,) = registered  # stopped at exit
     stop()
     assert probe_server(url, timeout_s=1) is not None
+    # a tensor-parallel size the user gave is kept
+    given = RewardServerConfig(mode="vllm", model="m", gpus="0,1,2,3", extra_args=("--tensor-parallel-size=2",))
+    assert vllm_command(given, "vllm")[-1] == "--tensor-parallel-size=2"
 
 
 def test_vllm_crash_timeout_busy_port_and_missing_executable(fake_vllm, tmp_path, monkeypatch):

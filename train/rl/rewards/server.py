@@ -97,7 +97,8 @@ class VLLMServer:
 def vllm_command(cfg: RewardServerConfig, executable: str) -> list[str]:
     command = [executable, "serve", cfg.model, "--host", cfg.host, "--port", str(cfg.port), *cfg.extra_args]
     gpu_count = len([g for g in cfg.gpus.split(",") if g.strip()])
-    if gpu_count > 1 and "--tensor-parallel-size" not in cfg.extra_args:
+    tp_given = any(a.split("=")[0] in ("--tensor-parallel-size", "-tp") for a in cfg.extra_args)
+    if gpu_count > 1 and not tp_given:
         command += ["--tensor-parallel-size", str(gpu_count)]
     return command
 
