@@ -69,8 +69,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     j.add_argument("--judge-auth-header", default="bearer", choices=("bearer", "api-key"))
     j.add_argument("--judge-concurrency", type=int, default=8)
     j.add_argument("--judge-timeout", type=float, default=120.0)
-    j.add_argument("--judge-retries", type=int, default=5, help="transport retries (timeouts, 429, 5xx)")
-    j.add_argument("--judge-backoff", type=float, default=2.0, help="first retry delay in s (doubles each retry)")
+    j.add_argument("--judge-retries", type=int, default=5,
+                   help="transport retries (timeouts, 429, 5xx) by the openai SDK, backoff 0.5 s doubling to 8 s")
     j.add_argument("--judge-parse-retries", type=int, default=2, help="re-asks after an unparsable reply")
     j.add_argument("--judge-max-tokens", type=int, default=1400)
     j.add_argument("--judge-device", default="cuda", help="qwen_local only")
@@ -96,7 +96,7 @@ def config_from_args(args: argparse.Namespace, local_rank: int) -> EvalConfig:
     default_model = {"openai": "gpt-4.1-2025-04-14", "qwen_local": "", "exact": "exact"}[backend]
     client = OpenAIChatConfig(base_url=args.judge_base_url, api_key_env=args.judge_api_key_env,
                               auth_header=args.judge_auth_header, timeout_s=args.judge_timeout,
-                              max_retries=args.judge_retries, backoff_s=args.judge_backoff)
+                              max_retries=args.judge_retries)
     judge = JudgeSettings(
         backend=backend, model=args.judge_model or default_model, concurrency=args.judge_concurrency,
         parse_retries=args.judge_parse_retries, max_tokens=args.judge_max_tokens, device=args.judge_device,

@@ -126,10 +126,11 @@ def test_calibration_numbers_by_hand(tmp_path, capsys):
     (tmp_path / "scores.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "human.csv").write_text("id,score\na,3\nb,5\nc,9\nd,1\n")
     # paired: (2,3), (5,5), (8,9): MAE = 2/3; dx = -3,0,3, dy = -8/3,-2/3,10/3 -> sxy = 18, sxx = 18, syy = 56/3
-    assert calibrate_main(["--scores", str(tmp_path / "scores.jsonl"), "--human", str(tmp_path / "human.csv")]) == 0
+    assert calibrate_main(["--scores", str(tmp_path / "scores.jsonl"), "--human", str(tmp_path / "human.csv"),
+                           "--min-samples", "3"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["n"] == 3 and printed["passes"] is True
     assert printed["pearson_r"] == pytest.approx(18 / (18 * 56 / 3) ** 0.5) and printed["mae"] == pytest.approx(2 / 3)
     # SC = overall + 1 matches human except b: |3-3|+|6-5|+|9-9| -> MAE 1/3
     assert calibrate_main(["--scores", str(tmp_path / "scores.jsonl"), "--human", str(tmp_path / "human.csv"),
-                           "--field", "SC"]) == 0
+                           "--field", "SC", "--min-samples", "3"]) == 0

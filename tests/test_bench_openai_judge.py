@@ -31,7 +31,7 @@ def serve(rule):
 
 def judge_for(server, cache=None, **overrides) -> OpenAIChatJudge:
     config = dict(base_url=server.base_url, model="judge-x", api_key_env="BENCH_TEST_KEY", timeout_s=2.0,
-                  max_retries=3, backoff_s=0.01, max_backoff_s=0.05)
+                  max_retries=3)
     config.update(overrides)
     return OpenAIChatJudge(OpenAIChatConfig(**config), cache, parse_retries=overrides.pop("parse_retries", 2))
 
@@ -58,7 +58,7 @@ def test_good_reply_is_parsed_and_request_follows_the_protocol():
         server.stop()
     assert reply.status == "ok" and reply.value == ([8.0, 6.0], "fine")
     assert reply.attempts == 1 and reply.transport_retries == 0 and server.count() == 1
-    body, headers = server.requests[0], server.headers[0]
+    body, headers = server.requests[0], {k.lower(): v for k, v in server.headers[0].items()}
     assert body["model"] == "judge-x" and body["temperature"] == 0.0
     assert body["messages"][0] == {"role": "system", "content": "sys"}
     content = body["messages"][1]["content"]
@@ -67,7 +67,24 @@ def test_good_reply_is_parsed_and_request_follows_the_protocol():
     assert url.startswith("data:image/png;base64,")
     decoded = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
     assert decoded.size == (40, 32) and decoded.getpixel((0, 0)) == (10, 20, 30)
-    assert headers["Authorization"] == "Bearer sk-test-123"
+    assert headers["authorization"] == "Bearer sk-test-123"
+
+
+@pytest.mark.parametrize("auth_header, key_set, expected", [
+    ("api-key", True, {"api-key": "sk-test-123"}),  # Azure style: the key in api-key, no bearer header
+    ("bearer", False, {}),  # a local vLLM without a key: no credentials sent at all
+])
+def test_auth_header_variants(monkeypatch, auth_header, key_set, expected):
+    if not key_set:
+        monkeypatch.delenv("BENCH_TEST_KEY")
+    server = serve(script(Answer(text=GOOD)))
+    try:
+        reply = judge_for(server, auth_header=auth_header).ask(["q"], PARSE)
+    finally:
+        server.stop()
+    headers = {k.lower(): v for k, v in server.headers[0].items()}
+    assert reply.ok and "authorization" not in headers
+    assert {k: headers[k] for k in ("api-key",) if k in headers} == expected
 
 
 def test_http_500_is_retried_with_backoff_then_succeeds():
@@ -82,11 +99,12 @@ def test_http_500_is_retried_with_backoff_then_succeeds():
 def test_persistent_500_is_recorded_as_error_after_all_retries():
     server = serve(script(Answer(status=500, text="boom")))
     try:
-        reply = judge_for(server, max_retries=2).ask(["q"], PARSE)
+        judge = judge_for(server, max_retries=2)
+        reply = judge.ask(["q"], PARSE)
     finally:
         server.stop()
     assert reply.status == "error" and reply.value is None
-    assert "HTTP 500" in reply.error and server.count() == 3
+    assert "HTTP 500" in reply.error and server.count() == 3 and judge.requests_sent == 3
 
 
 def test_client_error_is_not_retried():
@@ -166,3 +184,21 @@ def test_concurrency_is_bounded_across_threads():
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="auth_header"):
         OpenAIChatConfig(base_url="http://127.0.0.1:1", model="m", auth_header="token")
+
+
+def test_close_stops_the_loop_thread_and_a_later_request_reopens_it():
+    server = serve(script(Answer(text=GOOD)))
+    judge = judge_for(server)
+    try:
+        before = set(threading.enumerate())
+        assert judge.ask(["q1"], PARSE).ok
+        loop_threads = [t for t in set(threading.enumerate()) - before if t.name == "openai-judge"]
+        assert len(loop_threads) == 1
+        judge.close()
+        for thread in loop_threads:
+            thread.join(timeout=5)
+        assert not any(t.is_alive() for t in loop_threads)
+        assert judge.ask(["q2"], PARSE).ok and judge.requests_sent == 2
+    finally:
+        judge.close()
+        server.stop()

@@ -75,7 +75,7 @@ def cli(bench_dir, out, server, *extra):
     return ["--model-path", "fake-ckpt", "--bench", "gedit", "--bench-dir", str(bench_dir), "--out", str(out),
             "--editor-factory", "tests.test_bench_support:make_fake_editor", "--device", "cpu", "--no-progress",
             "--judge", "openai", "--judge-model", "judge-x", "--judge-base-url", server.base_url,
-            "--judge-timeout", "0.4", "--judge-retries", "2", "--judge-backoff", "0.01",
+            "--judge-timeout", "0.4", "--judge-retries", "2",
             "--judge-parse-retries", "1", "--judge-concurrency", "4", *extra]
 
 

@@ -103,6 +103,7 @@ class ChatServer:
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     httpd: ThreadingHTTPServer | None = None
+    models_status: int = 200  # answer of GET /v1/models (the health check of reward servers)
 
     @property
     def base_url(self) -> str:
@@ -118,6 +119,16 @@ class ChatServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep test output clean
                 pass
+
+            def do_GET(self):
+                status = server.models_status if self.path == "/v1/models" else 404
+                payload = json.dumps({"object": "list", "data": [{"id": "judge-x", "object": "model"}]}
+                                     if status == 200 else {"error": {"message": f"HTTP {status}"}}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

@@ -1,33 +1,37 @@
 """Judge backend for any OpenAI-compatible chat-completions server (OpenAI, Azure's v1 endpoint, vLLM, SGLang).
 
-Plain stdlib HTTP (no SDK): ``POST {base_url}/chat/completions`` with one user message whose content lists the
-parts in order, images as base64 data URLs. At most ``max_concurrency`` requests are in flight per client, however
-many threads call it. Timeouts, connection errors, HTTP 429 and 5xx are retried with exponential backoff (honouring
-``Retry-After``); other HTTP errors (400 content filter, 401 bad key) fail at once with the server's message.
+Built on the ``openai`` SDK's async client: one user message whose content lists the parts in order, images as
+base64 data URLs. The SDK owns the transport: its connection pool, per-request timeout, and retries with
+exponential backoff (0.5 s doubling to 8 s, honouring ``Retry-After``) on timeouts, connection errors, HTTP 408,
+409, 429 and 5xx; other HTTP errors (400 content filter, 401 bad key) fail at once with the server's message.
+A 200 whose body is not a chat completion is asked again here, up to ``max_retries`` times.
+
+Each judge runs its client on one private event-loop thread, started on first use, so synchronous callers (the
+scoring threads of evaluation, the RL reward's workers) share one pool of keep-alive connections; at most
+``max_concurrency`` requests are in flight per judge, however many threads call it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
-import json
 import logging
 import os
-import socket
 import threading
-import time
-import urllib.error
-import urllib.request
+import weakref
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
+import openai
 from PIL import Image
 
 from inference.benchmark.judges.base import ChatJudge, Completion, JudgeTransportError, Part
 from inference.benchmark.judges.cache import ReplyCache
 
 log = logging.getLogger(__name__)
-RETRYABLE_HTTP = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+RETRIED_HTTP = frozenset({408, 409, 429})  # and every 5xx: what the SDK retries
+MALFORMED = (ValueError, KeyError, IndexError, TypeError, AttributeError)  # a 200 that is no chat completion
 
 
 @dataclass(frozen=True)
@@ -36,10 +40,8 @@ class OpenAIChatConfig:
     model: str = "gpt-4.1-2025-04-14"
     api_key_env: str = "OPENAI_API_KEY"
     auth_header: str = "bearer"  # "bearer" (OpenAI, vLLM, SGLang) or "api-key" (Azure)
-    timeout_s: float = 120.0
-    max_retries: int = 5
-    backoff_s: float = 2.0
-    max_backoff_s: float = 60.0
+    timeout_s: float = 120.0  # per attempt
+    max_retries: int = 5  # the SDK's transport retries after the first attempt
     max_concurrency: int = 8
     temperature: float = 0.0
     max_tokens: int = 1400
@@ -66,17 +68,53 @@ def image_data_url(image: Image.Image, image_format: str = "png", max_side: int 
     return f"data:image/{image_format};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
+def client_auth(api_key_env: str, auth_header: str, warn: bool = True) -> tuple[str, dict[str, Any]]:
+    """(api_key for the SDK, headers for every request). Without a key, or with Azure's ``api-key`` header, the
+    SDK's ``Authorization: Bearer`` header is omitted explicitly (it requires a key string either way)."""
+    key = os.environ.get(api_key_env)
+    if not key:
+        if warn:
+            log.warning("%s is not set; sending requests without an API key (fine for local vLLM/SGLang)",
+                        api_key_env)
+        return "unused", {"Authorization": openai.Omit()}
+    if auth_header == "api-key":
+        return key, {"Authorization": openai.Omit(), "api-key": key}
+    return key, {}
+
+
+def message_text(completion: Any) -> str:
+    content = completion.choices[0].message.content
+    if isinstance(content, list):  # some servers return content parts
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if not isinstance(content, str):
+        raise TypeError(f"message content is {type(content).__name__}")
+    return content
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+def _stop_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.call_soon_threadsafe(loop.stop)
+    except RuntimeError:  # already closed
+        pass
+
+
 class OpenAIChatJudge(ChatJudge):
     def __init__(self, config: OpenAIChatConfig, cache: ReplyCache | None = None, parse_retries: int = 2):
         super().__init__(cache, parse_retries)
         self.config = config
-        self._api_key = os.environ.get(config.api_key_env)
-        if not self._api_key:
-            log.warning("%s is not set; sending requests without an API key (fine for local vLLM/SGLang)",
-                        config.api_key_env)
-        self._slots = threading.BoundedSemaphore(config.max_concurrency)
-        self.requests_sent = 0  # HTTP requests actually made (tests and cost accounting)
-        self._count_lock = threading.Lock()
+        self._api_key, self._auth_headers = client_auth(config.api_key_env, config.auth_header)
+        self.requests_sent = 0  # HTTP requests actually made, retries included (tests and cost accounting)
+        self._start_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: openai.AsyncOpenAI | None = None
+        self._slots: asyncio.Semaphore | None = None
 
     @property
     def model_id(self) -> str:
@@ -87,7 +125,7 @@ class OpenAIChatJudge(ChatJudge):
         return {"backend": "openai", "model": c.model, "temperature": c.temperature, "max_tokens": c.max_tokens,
                 "image_format": c.image_format, "max_image_side": c.max_image_side}
 
-    def build_body(self, system: str | None, parts: Sequence[Part]) -> dict:
+    def build_messages(self, system: str | None, parts: Sequence[Part]) -> list[dict]:
         content = []
         for part in parts:
             if isinstance(part, str):
@@ -95,61 +133,62 @@ class OpenAIChatJudge(ChatJudge):
             else:
                 url = image_data_url(part, self.config.image_format, self.config.max_image_side)
                 content.append({"type": "image_url", "image_url": {"url": url}})
-        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
-        return {"model": self.config.model, "messages": messages, "temperature": self.config.temperature,
-                "max_tokens": self.config.max_tokens}
-
-    def _headers(self) -> dict:
-        headers = {"Content-Type": "application/json"}
-        if self._api_key:
-            if self.config.auth_header == "bearer":
-                headers["Authorization"] = f"Bearer {self._api_key}"
-            else:
-                headers["api-key"] = self._api_key
-        return headers
+        return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": content}]
 
     def _complete(self, system: str | None, parts: Sequence[Part]) -> Completion:
-        data = json.dumps(self.build_body(system, parts)).encode("utf-8")
-        url = self.config.base_url.rstrip("/") + "/chat/completions"
-        last_error, retry_after = "", None
-        for attempt in range(self.config.max_retries + 1):
-            if attempt:
-                time.sleep(self._backoff(attempt, retry_after))
-                retry_after = None
-            with self._slots:
-                with self._count_lock:
-                    self.requests_sent += 1
+        return asyncio.run_coroutine_threadsafe(self._request(system, parts), self._event_loop()).result()
+
+    async def _request(self, system: str | None, parts: Sequence[Part]) -> Completion:
+        """One answered request on the judge's loop; raises JudgeTransportError when it cannot get one."""
+        c = self.config
+        messages = self.build_messages(system, parts)
+        retries, last_error = 0, ""
+        async with self._slots:
+            for attempt in range(c.max_retries + 1):
                 try:
-                    request = urllib.request.Request(url, data=data, headers=self._headers(), method="POST")
-                    with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
-                        payload = response.read()
-                except urllib.error.HTTPError as e:
-                    body = e.read()[:300].decode("utf-8", "replace")
-                    last_error = f"HTTP {e.code}: {body}"
-                    if e.code not in RETRYABLE_HTTP:
-                        raise JudgeTransportError(f"{url} answered {last_error} (not retried)") from e
-                    retry_after = e.headers.get("Retry-After") if e.headers else None
-                    continue
-                except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as e:
-                    last_error = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-                    continue
-            try:
-                return Completion(self._content(payload), transport_retries=attempt)
-            except (ValueError, KeyError, IndexError, TypeError) as e:
-                last_error = f"malformed chat-completions response: {e}"
-        raise JudgeTransportError(f"{url}: no answer after {self.config.max_retries + 1} attempts ({last_error})")
+                    raw = await self._client.chat.completions.with_raw_response.create(
+                        model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
+                        extra_headers=self._auth_headers)
+                except openai.APIStatusError as e:
+                    tried = (f"after {c.max_retries + 1} attempts" if e.status_code in RETRIED_HTTP
+                             or e.status_code >= 500 else "not retried")
+                    raise JudgeTransportError(f"{c.base_url} answered HTTP {e.status_code} ({tried}): "
+                                              f"{e.message[:300]}") from e
+                except openai.APIConnectionError as e:  # timeouts included, after the SDK's retries
+                    raise JudgeTransportError(f"{c.base_url}: no answer after {c.max_retries + 1} attempts "
+                                              f"({type(e).__name__}: {e})") from e
+                retries += raw.retries_taken + (attempt > 0)
+                try:
+                    return Completion(message_text(raw.parse()), transport_retries=retries)
+                except MALFORMED as e:
+                    last_error = f"malformed chat-completions response: {type(e).__name__}: {e}"
+        raise JudgeTransportError(f"{c.base_url}: {last_error} ({c.max_retries + 1} answers)")
 
-    def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after and retry_after.replace(".", "", 1).isdigit():
-            return min(float(retry_after), self.config.max_backoff_s)
-        return min(self.config.backoff_s * 2 ** (attempt - 1), self.config.max_backoff_s)
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The judge's loop thread with its SDK client, created on first use (none for judges never asked)."""
+        with self._start_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=_run_loop, args=(loop,), name="openai-judge", daemon=True).start()
+                asyncio.run_coroutine_threadsafe(self._open(), loop).result()
+                weakref.finalize(self, _stop_loop, loop)  # the thread ends with its judge
+                self._loop = loop
+        return self._loop
 
-    @staticmethod
-    def _content(payload: bytes) -> str:
-        message = json.loads(payload)["choices"][0]["message"]
-        content = message["content"]
-        if isinstance(content, list):  # some servers return content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        if not isinstance(content, str):
-            raise TypeError(f"message content is {type(content).__name__}")
-        return content
+    async def _open(self) -> None:
+        c = self.config
+        self._slots = asyncio.Semaphore(c.max_concurrency)
+        self._client = openai.AsyncOpenAI(
+            api_key=self._api_key, base_url=c.base_url, timeout=c.timeout_s, max_retries=c.max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [self._count_request]}))
+
+    async def _count_request(self, request: Any) -> None:
+        self.requests_sent += 1  # runs on the judge's single loop thread: no lock needed
+
+    def close(self) -> None:
+        """Close the connection pool and stop the loop thread (a later request starts them again)."""
+        with self._start_lock:
+            loop, self._loop = self._loop, None
+            if loop is not None:
+                asyncio.run_coroutine_threadsafe(self._client.close(), loop).result()
+                _stop_loop(loop)

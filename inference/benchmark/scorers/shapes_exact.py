@@ -2,11 +2,13 @@
 
 Wraps ``data.shapes_edit.judge.score_edit(reference, result_image, cot_text) -> dict`` (0-10 scores, ``overall``,
 ``explanation``), imported only when first used, so the other benchmarks do not need the ShapesEdit package.
+``exact_scores`` is shared by the evaluation scorer and the RL reward (``train.rl.rewards.shapes_exact``).
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Callable
 
 from PIL import Image
@@ -26,6 +28,24 @@ def load_score_edit() -> ScoreEdit:
     return module.score_edit
 
 
+@dataclass
+class ExactScores:
+    overall: float
+    subscores: dict[str, float]  # every other numeric dimension (instruction, preservation, cot_consistency, ...)
+    explanation: str
+
+
+def exact_scores(score_edit: ScoreEdit, reference: dict, edited: Image.Image, cot_text: str | None) -> ExactScores:
+    """The judge's numeric scores; ValueError when its answer has no numeric ``overall``."""
+    result = score_edit(reference, edited, cot_text)
+    overall = result.get("overall")
+    if not isinstance(overall, (int, float)) or isinstance(overall, bool):
+        raise ValueError(f"score_edit returned no numeric 'overall' (keys: {sorted(result)})")
+    subscores = {k: float(v) for k, v in result.items()
+                 if k != "overall" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return ExactScores(float(overall), subscores, str(result.get("explanation", "")))
+
+
 class ShapesExactScorer:
     name = "exact"
     judge_model = JUDGE_MODULE
@@ -40,12 +60,9 @@ class ShapesExactScorer:
         if not sample.reference:
             return ScoreRecord(sample.id, self.name, self.judge_model, "error",
                                error="sample has no reference scene; the exact judge needs ShapesEdit samples")
-        result = self._score_edit(sample.reference, edited, cot_text)
-        overall = result.get("overall")
-        if not isinstance(overall, (int, float)) or isinstance(overall, bool):
-            return ScoreRecord(sample.id, self.name, self.judge_model, "error",
-                               error=f"score_edit returned no numeric 'overall' (keys: {sorted(result)})")
-        subscores = {k: float(v) for k, v in result.items()
-                     if k != "overall" and isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return ScoreRecord(sample.id, self.name, self.judge_model, "ok", overall=float(overall),
-                           subscores=subscores, explanation=str(result.get("explanation", "")), attempts=1)
+        try:
+            scores = exact_scores(self._score_edit, sample.reference, edited, cot_text)
+        except ValueError as e:
+            return ScoreRecord(sample.id, self.name, self.judge_model, "error", error=str(e))
+        return ScoreRecord(sample.id, self.name, self.judge_model, "ok", overall=scores.overall,
+                           subscores=scores.subscores, explanation=scores.explanation, attempts=1)
