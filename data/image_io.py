@@ -94,6 +94,7 @@ def _open(source: str | os.PathLike | bytes, name: str) -> Image.Image:
     try:
         img.load()  # decode now, so a truncated file fails here and not inside a transform
     except Exception as e:
+        img.close()
         raise ImageLoadError("corrupt", f"{name} is truncated or corrupt ({type(e).__name__}: {e})") from None
     return img
 
