@@ -12,6 +12,7 @@
         condition_dropout: {text: 0.1, vit: 0.3, vae: 0.3}
         shuffle_seed: 42           # optional, default: the mix seed
         think_system_prompt: true  # thinking edits get BAGEL's planning system prompt (as at inference)
+        enabled: true              # optional; false keeps the group in the file, checked, but out of the mix
 """
 
 from __future__ import annotations
@@ -66,14 +67,15 @@ class GroupConfig:
 
 @dataclass(frozen=True)
 class MixConfig:
-    groups: list[GroupConfig]
+    groups: list[GroupConfig]  # the enabled groups, in file order
     budget: TokenBudget
     packing: PackingConfig
     seed: int
+    disabled_groups: tuple[str, ...] = ()  # groups with ``enabled: false`` (validated, never sampled)
 
 
 GROUP_KEYS = {"datasets", "weight", "vae_transform", "vit_transform", "condition_dropout", "shuffle_seed",
-              "shuffle", "think_system_prompt"}
+              "shuffle", "think_system_prompt", "enabled"}
 TOP_KEYS = {"seed", "tokens", "packing", "groups"}
 
 
@@ -133,7 +135,8 @@ def _group(name: str, spec: Any, seed: int, where: str, check_paths: bool) -> Gr
             raise MixConfigError(f"{where}: missing '{key}'")
     weight = spec["weight"]
     if not isinstance(weight, (int, float)) or weight <= 0:
-        raise MixConfigError(f"{where}.weight: must be a number > 0, got {weight!r}")
+        raise MixConfigError(f"{where}.weight: must be a number > 0, got {weight!r} (turn a group off with "
+                             "enabled: false)")
     datasets, infos = _datasets(spec["datasets"], f"{where}.datasets", check_paths)
     return GroupConfig(
         name=name,
@@ -160,8 +163,18 @@ def parse_mix(raw: Any, origin: str = "<mix>", check_paths: bool = True) -> MixC
     if max(budget.max_num_tokens_per_sample, budget.expected_num_tokens) > budget.max_num_tokens:
         raise MixConfigError(f"{origin}: tokens need max_num_tokens_per_sample <= max_num_tokens "
                              "and expected_num_tokens <= max_num_tokens")
-    groups = [_group(name, spec, seed, f"{origin}: groups.{name}", check_paths) for name, spec in raw["groups"].items()]
-    return MixConfig(groups, budget, _typed(PackingConfig, raw.get("packing"), f"{origin}: packing"), seed)
+    groups, disabled = [], []
+    for name, spec in raw["groups"].items():
+        enabled = spec.get("enabled", True) if isinstance(spec, dict) else True
+        if not isinstance(enabled, bool):
+            raise MixConfigError(f"{origin}: groups.{name}.enabled: must be true or false, got {enabled!r}")
+        # a disabled group is checked like the others, except for files it may not have downloaded
+        group = _group(name, spec, seed, f"{origin}: groups.{name}", check_paths and enabled)
+        (groups if enabled else disabled).append(group)
+    if not groups:
+        raise MixConfigError(f"{origin}: every group has enabled: false; enable at least one")
+    return MixConfig(groups, budget, _typed(PackingConfig, raw.get("packing"), f"{origin}: packing"), seed,
+                     tuple(g.name for g in disabled))
 
 
 def load_mix(path: str, check_paths: bool = True) -> MixConfig:

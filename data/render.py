@@ -15,17 +15,17 @@ agree. Any problem with a record raises ``SampleError`` with a short reason code
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 from PIL import Image
 
+from data.image_io import ImageLoadError, load_image
 from data.metacot import THINK_CLOSE, THINK_OPEN, MetaCoT, MetaCoTParseError, parse_metacot
 from data.prompts import THINK_GENERATION_SYSTEM_PROMPT
 from data.sample_schema import SAMPLE_KINDS
 from data.segments import PackableSample, Segment, TextSegment, VaeImageSegment, VitImageSegment
-from data.transforms import ImageTransform, to_rgb
+from data.transforms import ImageTransform
 
 
 class SampleError(Exception):
@@ -38,6 +38,7 @@ class SampleError(Exception):
 
 
 def decode_image(data: Any, column: str) -> Image.Image:
+    """The encoded image of a record column as upright 8-bit RGB (``data.image_io.load_image``)."""
     if isinstance(data, dict):  # a Hugging Face `datasets` Image struct {'bytes', 'path'}
         data = data.get("bytes")
     if data is None or (isinstance(data, (bytes, bytearray)) and len(data) == 0):
@@ -45,11 +46,9 @@ def decode_image(data: Any, column: str) -> Image.Image:
     if not isinstance(data, (bytes, bytearray)):
         raise SampleError("missing_field", f"{column} is {type(data).__name__}, expected encoded image bytes")
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()  # decode now, so truncated files fail here and not inside a transform
-        return to_rgb(img)
-    except Exception as e:  # PIL raises many types (OSError, SyntaxError, DecompressionBombError, ...)
-        raise SampleError("corrupt_image", f"{column}: {type(e).__name__}: {e}") from e
+        return load_image(data, name=column)
+    except ImageLoadError as e:
+        raise SampleError("corrupt_image", str(e)) from e
 
 
 def cot_text(cot: Any) -> str:

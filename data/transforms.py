@@ -13,19 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from data.image_io import to_rgb
+
 BAGEL_DEFAULT_MAX_PIXELS = 14 * 14 * 9 * 1024
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """RGB view of any PIL image; transparent pixels are composited on white, as the original loader does."""
-    if img.mode == "RGB":
-        return img
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        rgba = img.convert("RGBA")
-        white = Image.new("RGB", rgba.size, (255, 255, 255))
-        white.paste(rgba, mask=rgba.getchannel("A"))
-        return white
-    return img.convert("RGB")
 
 
 def pil_to_pixels(img: Image.Image) -> torch.Tensor:

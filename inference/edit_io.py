@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from data.atomic_write import atomic_write
+from data.image_io import ImageLoadError, load_image
 
 from .inferencer import BagelInferencer, EditResult
 
@@ -26,21 +28,17 @@ class EditJob:
     think: bool = False
 
 
+_LOAD_FIXES = {"missing": "check the --image path", "corrupt": "re-export the image",
+               "too_large": "downscale the image first"}
+
+
 def load_input_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image (any mode; the transforms convert to RGB), or raise ``InputError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input image {path} does not exist; check the --image path")
-    if path.stat().st_size == 0:
-        raise InputError(f"input image {path} is empty (0 bytes); pass a PNG/JPEG/WebP file")
+    """The input as upright 8-bit RGB (``data.image_io.load_image``: EXIF orientation, 16-bit scaled), or
+    ``InputError``."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            return img.copy()
-    except UnidentifiedImageError:
-        raise InputError(f"{path} is not an image file PIL can read; pass a PNG/JPEG/WebP file") from None
-    except (OSError, SyntaxError) as e:
-        raise InputError(f"{path} is truncated or corrupt ({e}); re-export the image") from None
+        return load_image(Path(path), name=f"input image {path}")
+    except ImageLoadError as e:
+        raise InputError(f"{e}; {_LOAD_FIXES.get(e.reason, 'pass a PNG/JPEG/WebP file')}") from None
 
 
 def check_output_path(out: str | Path) -> Path:
@@ -58,25 +56,21 @@ def check_output_path(out: str | Path) -> Path:
     return out
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def sidecar_path(out: str | Path) -> Path:
+    """``OUT.png`` -> ``OUT.png.json``: named after the whole file name, so OUT.png and OUT.jpg keep their own."""
+    out = Path(out)
+    return out.with_name(out.name + ".json")
 
 
 def write_result(result: EditResult, out: Path, record: dict) -> Path:
-    """OUT image and OUT.json (parameters, CoT text, timings), each written atomically; returns the JSON path."""
+    """OUT image and its sidecar OUT.EXT.json (parameters, CoT text, timings), each written atomically; returns the
+    sidecar path."""
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}.get(out.suffix.lower(), "PNG")
-    meta = out.with_suffix(".json")
-    _atomic_write(out, lambda tmp: result.image.save(tmp, format=fmt))
+    meta = sidecar_path(out)
+    atomic_write(out, lambda tmp: result.image.save(tmp, format=fmt))
     payload = {**record, "think_text": result.think_text, "timings": result.timings, "settings": result.settings,
-               "output_size": list(result.image.size)}
-    _atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2, default=str)))
+               "output": str(out), "output_size": list(result.image.size)}
+    atomic_write(meta, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2, default=str)))
     return meta
 
 

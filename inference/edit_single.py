@@ -4,7 +4,8 @@
         [--think] [--seed N] [--device cuda|cpu] [--dtype bf16|fp32] [--num-timesteps N] [--cfg-text-scale X] ...
     python inference/edit_single.py --model-path DIR --batch jobs.jsonl
 
-Writes OUT.png and OUT.json (all parameters, the CoT text, timings). Every inference knob is a flag (dashes).
+Writes OUT.png and its sidecar OUT.png.json (all parameters, the CoT text, timings). Every inference knob is a
+flag (dashes).
 On a GPU smaller than the model: --offload auto [--max-gpu-memory GIB] keeps what fits on the GPU and streams the
 other layers from CPU memory; --offload sequential streams every layer (see inference/offload.py).
 """
@@ -36,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-path", required=True, help="folder in the official BAGEL layout")
     p.add_argument("--image", help="input image")
     p.add_argument("--instruction", help="what to change")
-    p.add_argument("--out", help="output image path (.png/.jpg/.webp); OUT.json is written beside it")
+    p.add_argument("--out", help="output image path (.png/.jpg/.webp); its sidecar OUT.png.json (parameters, CoT, "
+                                  "timings) is written beside it")
     p.add_argument("--batch", help="JSONL of {image, instruction, out[, seed, think]} edited in one model load")
     p.add_argument("--think", action="store_true", help="write the chain of thought first, then edit on it")
     p.add_argument("--seed", type=int, default=0)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
+from data.image_io import load_image
 from modeling.bagel.loader import BagelBundle
 from modeling.reference_cases import SINGLE_PASS_TOL, TRAJECTORY_TOL, Check, compare
 
@@ -99,7 +99,7 @@ def _run_inference_case(bundle: BagelBundle, case_dir: Path) -> list[Check]:
     hyper = case["inference_hyper"]
     noise = RecordedNoise([(name, inputs[name]) for name in case.get("random_draws", [])], bundle.model.vae2llm.weight.device)
     inferencer = BagelInferencer(bundle, settings)
-    image = Image.open(case_dir / case["input_image"]) if case.get("input_image") else None
+    image = load_image(case_dir / case["input_image"]) if case.get("input_image") else None
     checks: list[Check] = []
 
     if hyper.get("understanding_output"):

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from data.transforms import ImageTransform, flattened_position_ids, patchify, pil_to_pixels, to_rgb
+from data.image_io import to_rgb
+from data.transforms import ImageTransform, flattened_position_ids, patchify, pil_to_pixels
 from tests.fixture_paths import TINY
 
 CASES = TINY / "cases"

@@ -200,7 +200,7 @@ def test_cli_sequential_offload_gives_the_same_image(tmp_path, capsys):
     assert main([*common, "--out", str(tmp_path / "seq.png"), "--offload", "sequential"]) == 0
     assert "offload sequential: on cpu 0/2 decoder layers" in capsys.readouterr().err
     assert np.array_equal(np.asarray(Image.open(tmp_path / "seq.png")), np.asarray(Image.open(tmp_path / "plain.png")))
-    meta = json.loads((tmp_path / "seq.json").read_text())
+    meta = json.loads((tmp_path / "seq.png.json").read_text())
     assert meta["offload"]["layers_on_device"]["decoder"] == "0/2" and meta["settings"]["cuda_graphs"] is False
 
 

@@ -12,6 +12,7 @@ from test_train_standin import SyntheticStream, standin_components
 from train.common.checkpoint import list_complete_checkpoints
 from train.common.config import from_dict
 from train.common.distributed import init_distributed
+from train.common.metrics import drop_rows_after
 from train.common.nan_guard import TrainingDiverged
 from train.sft.config import SFTConfig
 from train.sft.loop import run_sft
@@ -83,6 +84,34 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, dist_info) -> None:
         assert torch.equal(resumed_weights[name], value), name
     steps = [step for step, _ in list_complete_checkpoints(str(tmp_path / "cut" / "checkpoints"))]
     assert steps == [3, 6]  # keep_last=2
+    # the killed run logged step 4 after its step-3 checkpoint; the resumed run logs it again, once
+    assert [row["step"] for row in _metrics(tmp_path / "cut")] == [2, 4, 6]
+
+
+def _metrics(output_dir) -> list[dict]:
+    return [json.loads(line) for line in open(output_dir / "logs" / "metrics.jsonl")]
+
+
+def test_logged_loss_equals_its_logged_parts_over_the_window(tmp_path, dist_info) -> None:
+    cfg = tiny_config(str(tmp_path), loss={"ce_weight": 0.5, "mse_weight": 2.0}, logging={"every": 3})
+    sums: dict[int, list[float]] = {}
+    run_sft(cfg, standin_components(), dist_info, on_step=lambda step, result: sums.update({step: result.sums.totals}))
+    rows = _metrics(tmp_path)
+    assert [row["step"] for row in rows] == [3, 6]
+    for row in rows:
+        window = [sums[s] for s in range(row["step"] - 2, row["step"] + 1)]  # ce_sum, ce_n, mse_sum, mse_n
+        ce = sum(w[0] for w in window) / sum(w[1] for w in window)
+        mse = sum(w[2] for w in window) / sum(w[3] for w in window)
+        assert row["ce"] == pytest.approx(ce, rel=1e-12) and row["mse"] == pytest.approx(mse, rel=1e-12)
+        assert row["loss"] == 0.5 * row["ce"] + 2.0 * row["mse"]
+
+
+def test_rows_after_the_resume_step_and_cut_lines_are_dropped(tmp_path) -> None:
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "loss": s / 10}) + "\n" for s in (2, 4, 6)) + '{"step": 8, "lo')
+    assert drop_rows_after(str(path), 4) == 2
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [2, 4]
+    assert drop_rows_after(str(path), 4) == 0 and drop_rows_after(str(tmp_path / "none.jsonl"), 0) == 0
 
 
 def test_incomplete_checkpoint_is_ignored_on_resume(tmp_path, dist_info) -> None:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 from PIL import Image
 
+from data.atomic_write import temporary_sibling
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_sibling(path)  # not mkstemp: its 0600 would hide results from the team
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

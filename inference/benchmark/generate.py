@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from tqdm import tqdm
 
+from data.image_io import ImageLoadError
 from inference.benchmark.editor import Editor
 from inference.benchmark.files import atomic_write_json, atomic_write_png, read_json
 from inference.benchmark.layout import RunLayout
@@ -74,7 +75,7 @@ def run_generation(editor: Editor, bench: LoadedBenchmark, layout: RunLayout, se
     for sample in bar:
         try:
             source = bench.open_source(sample)
-        except (OSError, UnidentifiedImageError) as e:
+        except ImageLoadError as e:
             outcome.failed[sample.id] = f"unreadable source image {sample.source_image}: {e}"
             continue
         try:

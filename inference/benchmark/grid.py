@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from data.image_io import load_image
 from inference.benchmark.files import atomic_write_png, read_json
 from inference.benchmark.layout import RunLayout
 from inference.benchmark.schema import LoadedBenchmark
@@ -52,8 +53,7 @@ def write_grids(bench: LoadedBenchmark, layout: RunLayout, scorer: str | None = 
         for row, sample in enumerate(samples):
             y = HEADER + row * thumb
             grid.paste(_thumbnail(bench.open_source(sample), thumb), (0, y))
-            with Image.open(layout.image(sample.id)) as result:
-                grid.paste(_thumbnail(result, thumb), (thumb, y))
+            grid.paste(_thumbnail(load_image(layout.image(sample.id)), thumb), (thumb, y))
             record = load_score(layout, scorer, sample.id) if scorer else None
             score = "not scored" if record is None else (
                 f"{scorer}: {record.overall:.2f}" if record.ok else f"{scorer}: {record.status}")

@@ -21,6 +21,7 @@ from typing import Iterable
 
 from PIL import Image
 
+from data.image_io import load_image
 from inference.benchmark.files import atomic_write_json, atomic_write_jsonl, atomic_write_png, read_jsonl
 
 LANGUAGES: tuple[str, ...] = ("en", "cn")
@@ -81,8 +82,8 @@ class LoadedBenchmark:
         return self.bench_dir / sample.source_image
 
     def open_source(self, sample: BenchSample) -> Image.Image:
-        with Image.open(self.source_path(sample)) as im:
-            return im.convert("RGB")
+        """The source image as upright 8-bit RGB; ``ImageLoadError`` when it cannot be read."""
+        return load_image(self.source_path(sample))
 
 
 def make_safe_id(text: str) -> str:

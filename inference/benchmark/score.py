@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from data.image_io import ImageLoadError, load_image
 from inference.benchmark.files import atomic_write_json, read_json
 from inference.benchmark.generate import is_generated
 from inference.benchmark.layout import RunLayout
@@ -47,10 +47,9 @@ def _score_one(bench: LoadedBenchmark, layout: RunLayout, scorer: Scorer, sample
     gen = read_json(layout.gen_record(sample.id)) or {}
     try:
         source = bench.open_source(sample)
-        with Image.open(layout.image(sample.id)) as im:
-            edited = im.convert("RGB")
+        edited = load_image(layout.image(sample.id))
         record = scorer.score(sample, source, edited, gen.get("cot_text"))
-    except (OSError, UnidentifiedImageError) as e:
+    except ImageLoadError as e:
         record = ScoreRecord(sample.id, scorer.name, scorer.judge_model, "error", error=f"unreadable image: {e}")
     except Exception as e:  # a scorer bug or missing prompt is recorded per sample and shown in the report
         log.exception("scoring %s with %s failed", sample.id, scorer.name)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,14 +139,21 @@ def export_bagel(bundle: BagelBundle, out_dir: str | Path, state_dict: dict[str,
     state = state_dict if state_dict is not None else bundle.model.state_dict()
     check_state_dict(state, model_shapes(bundle.model), "the exported state dict")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    # A plain mkdir (umask applies), not tempfile.mkdtemp: its 0700 survives the rename and would hide the
+    # exported weights from teammates on a shared cluster.
+    tmp = out_dir.parent / f".{out_dir.name}.{secrets.token_hex(4)}.tmp"
+    tmp.mkdir()
     try:
+        for name, values in config_to_files(bundle.config).items():
+            (tmp / name).write_text(json.dumps(values, indent=2, default=str))
         cast = (lambda t: t.to(dtype)) if dtype is not None else (lambda t: t)
         save_file({k: cast(v.detach()).contiguous().cpu() for k, v in state.items()}, str(tmp / "ema.safetensors"))
         save_file({k: v.contiguous().cpu() for k, v in bundle.vae.official_state_dict().items()},
                   str(tmp / "ae.safetensors"))
-        for name, values in config_to_files(bundle.config).items():
-            (tmp / name).write_text(json.dumps(values, indent=2, default=str))
+        for name in ("ema.safetensors", "ae.safetensors"):
+            # safetensors 0.8 writes through an owner-only (0600) temporary file (safetensors issue #782): give the
+            # weights the mode the umask gave the plainly written config files.
+            shutil.copymode(tmp / "llm_config.json", tmp / name)
         if bundle.tokenizer is not None:
             bundle.tokenizer.save_pretrained(str(tmp))
         if out_dir.exists():

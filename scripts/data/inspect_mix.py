@@ -33,6 +33,8 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_statistics(mix_statistics(mix)))
+    if mix.disabled_groups:
+        print(f"disabled groups (enabled: false): {', '.join(mix.disabled_groups)}")
     if args.dump_dir:
         if not args.tokenizer:
             p.error("--tokenizer is required with --dump-dir")

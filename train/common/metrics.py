@@ -5,15 +5,40 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
+
+from data.atomic_write import atomic_write
+
+
+def drop_rows_after(jsonl_path: str, step: int) -> int:
+    """Rewrite ``jsonl_path`` (atomically) without its rows logged after ``step`` or cut off by a crash; returns how
+    many rows were dropped."""
+    if not os.path.isfile(jsonl_path):
+        return 0
+    with open(jsonl_path) as f:
+        lines = [line for line in f if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line half-written when the run was killed
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+            kept.append(line if line.endswith("\n") else line + "\n")
+    if len(kept) < len(lines):
+        atomic_write(jsonl_path, lambda tmp: Path(tmp).write_text("".join(kept)))
+    return len(lines) - len(kept)
 
 
 class MetricsLogger:
     """Writes scalars from rank 0; other ranks get a logger that does nothing, so call sites need no rank checks.
 
-    Every logged row is also appended to ``<log_dir>/metrics.jsonl`` (machine-readable, always available).
+    Every logged row is also appended to ``<log_dir>/metrics.jsonl`` (machine-readable, always available). A run
+    that starts at ``start_step`` (a resume, or a fresh run in an old folder) first drops the rows and TensorBoard
+    events after that step, which the crashed run logged past its last checkpoint, so no step is logged twice.
     """
 
     def __init__(self, *, enabled: bool, log_dir: str, total_steps: int, start_step: int, tensorboard: bool,
@@ -26,6 +51,10 @@ class MetricsLogger:
             return
         os.makedirs(log_dir, exist_ok=True)
         self._jsonl_path = os.path.join(log_dir, "metrics.jsonl")
+        dropped = drop_rows_after(self._jsonl_path, start_step)
+        if dropped:
+            tqdm.write(f"[metrics] dropped {dropped} row(s) of metrics.jsonl logged after step {start_step}, which "
+                       "this run logs again")
         self._bar = tqdm(total=total_steps, initial=start_step, dynamic_ncols=True, desc="train",
                          disable=None)  # no bar when stderr is not a terminal (log files stay readable)
         if tensorboard:
@@ -34,7 +63,7 @@ class MetricsLogger:
                            "metrics.jsonl only")
             else:
                 from torch.utils.tensorboard import SummaryWriter
-                self._tb = SummaryWriter(log_dir=os.path.join(log_dir, "tensorboard"))
+                self._tb = SummaryWriter(log_dir=os.path.join(log_dir, "tensorboard"), purge_step=start_step + 1)
         if wandb_project:
             import wandb  # optional dependency: only imported when a project is configured
             self._wandb = wandb.init(project=wandb_project, name=run_name, config=config, resume="allow")

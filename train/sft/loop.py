@@ -102,7 +102,7 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
         barrier()
 
     summary = RunSummary(start_step=start_step, final_step=start_step)
-    meter = WindowMeter(device, world, peak_flops(device))
+    meter = WindowMeter(device, world, peak_flops(device), cfg.loss.ce_weight, cfg.loss.mse_weight)
     data_iter = iter(parts.data)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -1,4 +1,9 @@
-"""Metrics over a logging window: per-dataset losses (merged over ranks), tokens/s, MFU and memory."""
+"""Metrics over a logging window: losses (merged over ranks and per dataset), tokens/s, MFU and memory.
+
+``ce`` and ``mse`` are token means over every step of the window, and ``loss`` is built from exactly those numbers
+(``ce_weight * ce + mse_weight * mse``), so the logged loss always equals its logged parts. ``grad_norm`` is the
+logging step's own.
+"""
 
 from __future__ import annotations
 
@@ -30,9 +35,17 @@ def gather_group_sums(sums: LossSums) -> LossSums:
     return merged
 
 
+def weighted_loss(means: dict[str, float], ce_weight: float, mse_weight: float) -> float:
+    """The objective from its logged parts; a part the window had no token for adds nothing (nan: neither had)."""
+    parts = [w * means[k] for k, w in (("ce", ce_weight), ("mse", mse_weight)) if k in means]
+    return sum(parts) if parts else float("nan")
+
+
 class WindowMeter:
-    def __init__(self, device: torch.device, world_size: int, peak_flops: float | None) -> None:
+    def __init__(self, device: torch.device, world_size: int, peak_flops: float | None, ce_weight: float,
+                 mse_weight: float) -> None:
         self.device, self.world_size, self.peak = device, world_size, peak_flops
+        self.ce_weight, self.mse_weight = ce_weight, mse_weight
         self.reset()
 
     def reset(self) -> None:
@@ -50,10 +63,11 @@ class WindowMeter:
     def report(self, result: StepResult, lr: float, skipped_steps: int) -> dict[str, float]:
         """Scalars of the window (a collective: every rank calls it), then a fresh window starts."""
         elapsed = time.perf_counter() - self.start
-        scalars = {"loss": result.loss, "grad_norm": result.grad_norm, "lr": lr,
-                   "tokens_per_s": self.tokens / elapsed, "skipped_steps": float(skipped_steps)}
         merged = gather_group_sums(self.sums)
-        scalars.update(_means(merged.totals))
+        means = _means(merged.totals)
+        scalars = {"loss": weighted_loss(means, self.ce_weight, self.mse_weight), **means,
+                   "grad_norm": result.grad_norm, "lr": lr, "tokens_per_s": self.tokens / elapsed,
+                   "skipped_steps": float(skipped_steps)}
         for name, values in sorted(merged.groups.items()):
             scalars.update(_means(values, prefix=f"{name}/"))
         if self.peak is not None and self.flops:

@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from data.image_io import load_image
 from train.common.config import ConfigError
 
 
@@ -49,9 +50,9 @@ def load_prompts(path: str) -> list[ValidationPrompt]:
                 continue
             try:
                 row = json.loads(line)
-                image = Image.open(root / row["image"]).convert("RGB")
+                image = load_image(root / row["image"])
                 prompts.append(ValidationPrompt(image, str(row["instruction"]), bool(row.get("think", True))))
-            except (json.JSONDecodeError, KeyError, OSError) as e:
+            except (json.JSONDecodeError, KeyError, ValueError) as e:  # ImageLoadError is a ValueError
                 raise ValueError(f"{path}:{number}: bad validation prompt ({type(e).__name__}: {e}); each line needs "
                                  '{"image": "file.png", "instruction": "...", "think": true}') from e
     if not prompts:

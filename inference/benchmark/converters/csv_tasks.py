@@ -11,8 +11,9 @@ import csv
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from data.image_io import load_image
 from inference.benchmark.converters import ConvertStats
 from inference.benchmark.schema import LANGUAGES, BenchSample, make_safe_id, write_benchmark
 
@@ -68,13 +69,12 @@ def convert_csv_tasks(csv_files: Iterable[str | Path], out_dir: str | Path, imag
                         language = (row.get(cols.get("language", ""), "") or "en").lower().replace("zh", "cn")
                         if language not in LANGUAGES:
                             raise ValueError(f"language {language!r} not in {LANGUAGES}")
-                        with Image.open(root / row[cols["image"]]) as im:
-                            image = im.convert("RGB")
+                        image = load_image(root / row[cols["image"]])
                         used = set(cols.values())
                         reference = {k: v for k, v in row.items() if k not in used and k is not None}
                         sample = BenchSample(sample_id, f"images/{sample_id}.png", row[cols["instruction"]] or "",
                                              category, language, reference)
-                    except (KeyError, ValueError, OSError, UnidentifiedImageError) as e:
+                    except (KeyError, ValueError) as e:  # ImageLoadError is a ValueError
                         stats.skipped.append(f"{where}: {type(e).__name__}: {e}")
                         continue
                     seen.add(sample_id)

@@ -8,13 +8,13 @@ languages separately.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import pyarrow.parquet as pq
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from data.image_io import load_image
 from inference.benchmark.converters import ConvertStats
 from inference.benchmark.schema import LANGUAGES, BenchSample, make_safe_id, write_benchmark
 
@@ -63,11 +63,11 @@ def _language_entries(files: list, lang: str, stats: ConvertStats) -> Iterator[t
                 raise ValueError("duplicate key")
             if not data:
                 raise ValueError("no input_image bytes")
-            image = Image.open(io.BytesIO(data)).convert("RGB")
+            image = load_image(data, name=f"input_image of {key}")
             sample = BenchSample(sample_id, f"images/{sample_id}.png", row["instruction"] or "",
                                  row["task_type"] or "", lang,
                                  {"intersection": bool(row["Intersection_exist"]), "orig_key": key})
-        except (ValueError, UnidentifiedImageError, OSError) as e:
+        except ValueError as e:  # ImageLoadError included
             stats.skipped.append(f"{key}: {e}")
             continue
         seen.add(sample_id)

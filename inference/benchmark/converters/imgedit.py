@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from data.image_io import load_image
 from inference.benchmark.converters import ConvertStats
 from inference.benchmark.schema import BenchSample, make_safe_id, write_benchmark
 
@@ -37,11 +38,10 @@ def convert_imgedit(meta_json: str | Path, image_root: str | Path, prompts_json:
                 if category not in prompts:
                     raise ValueError(f"no judge prompt for edit type {edit_type!r}")
                 sample_id = make_safe_id(str(key))
-                with Image.open(Path(image_root) / item["id"]) as im:
-                    image = im.convert("RGB")
+                image = load_image(Path(image_root) / item["id"])
                 sample = BenchSample(sample_id, f"images/{sample_id}.png", item["prompt"], category, "en",
                                      {"orig_key": str(key), "orig_image": item["id"], "orig_edit_type": edit_type})
-            except (KeyError, TypeError, ValueError, OSError, UnidentifiedImageError) as e:
+            except (KeyError, TypeError, ValueError) as e:  # ImageLoadError is a ValueError
                 stats.skipped.append(f"{key}: {type(e).__name__}: {e}")
                 continue
             yield sample, image

@@ -51,23 +51,36 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def prepare_images(images: Sequence[Image.Image], min_pixels: int = MIN_PIXELS,
-                   max_pixels: int = MAX_PIXELS) -> list[Image.Image]:
+def _process_vision_info():
+    """qwen_vl_utils' entry point, or None where it cannot be imported (it imports torchvision, which a CPU-only
+    install lacks or, built for another torch, fails to load with a RuntimeError)."""
     try:
         from qwen_vl_utils import process_vision_info
-    except ImportError:
-        process_vision_info = None
-    if process_vision_info is not None:
-        content = [{"type": "image", "image": im, "min_pixels": min_pixels, "max_pixels": max_pixels}
-                   for im in images]
-        prepared, _ = process_vision_info([{"role": "user", "content": content}])
-        return list(prepared or [])
+    except (ImportError, RuntimeError):
+        return None
+    return process_vision_info
+
+
+def resize_like_qwen_vl_utils(images: Sequence[Image.Image], min_pixels: int = MIN_PIXELS,
+                              max_pixels: int = MAX_PIXELS) -> list[Image.Image]:
+    """The documented equivalent of ``process_vision_info`` for PIL images (the device test checks equal pixels)."""
     out = []
     for image in images:
         rgb = _to_rgb(image)
         height, width = smart_resize(rgb.height, rgb.width, min_pixels=min_pixels, max_pixels=max_pixels)
         out.append(rgb.resize((width, height), Image.Resampling.BICUBIC))
     return out
+
+
+def prepare_images(images: Sequence[Image.Image], min_pixels: int = MIN_PIXELS,
+                   max_pixels: int = MAX_PIXELS) -> list[Image.Image]:
+    """Images as Qwen2.5-VL's processor expects them: through qwen_vl_utils when it imports, else the equivalent."""
+    process_vision_info = _process_vision_info()
+    if process_vision_info is None:
+        return resize_like_qwen_vl_utils(images, min_pixels, max_pixels)
+    content = [{"type": "image", "image": im, "min_pixels": min_pixels, "max_pixels": max_pixels} for im in images]
+    prepared, _ = process_vision_info([{"role": "user", "content": content}])
+    return list(prepared or [])
 
 
 def chat_text(parts: Sequence[str | Image.Image], system: str | None = None, images_first: bool = True) -> str:
