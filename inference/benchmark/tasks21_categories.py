@@ -67,6 +67,11 @@ def canonical_category(name: str, extra_map: dict[str, str] | None = None) -> st
     return _LOOKUP.get(_key(name))
 
 
+def category_renames(found: Iterable[str], extra_map: dict[str, str] | None = None) -> dict[str, str]:
+    """Each name as found -> our name (unknown names map to themselves, for ``check_categories`` to report)."""
+    return {name: canonical_category(name, extra_map) or name for name in found}
+
+
 def check_categories(found: Iterable[str], expected: tuple[str, ...] = CATEGORY_NAMES,
                      allow_extra: bool = False) -> None:
     """Raise ``CategoryMismatch`` when a fixed category is missing or (unless ``allow_extra``) one is unknown."""

@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CKPTS_DIR = REPO_ROOT / "ckpts"
 # the official folder: configs, weights, tokenizer (the Hub repos also hold images and docs we do not need)
 CHECKPOINT_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.py", "*.md")
+WEIGHT_FILES = ("llm_config.json", "vit_config.json", "ema.safetensors", "ae.safetensors")  # a complete download
 
 
 class HubDownloadError(RuntimeError):
@@ -48,8 +49,12 @@ KNOWN_CHECKPOINTS: dict[str, KnownCheckpoint] = {
 MODEL_SEARCH_ORDER = ("metacot", "bagel")
 
 
-def is_model_folder(path: Path) -> bool:
+def is_model_folder(path: str | Path) -> bool:
     return (Path(path) / "llm_config.json").is_file()
+
+
+def is_complete_download(path: str | Path) -> bool:
+    return all((Path(path) / name).is_file() for name in WEIGHT_FILES)
 
 
 def default_model_dir(ckpts_dir: Path = CKPTS_DIR) -> tuple[Path, str | None]:
@@ -74,7 +79,8 @@ def checkpoint_for_folder(path: str | Path, ckpts_dir: Path = CKPTS_DIR) -> Know
     return next((c for c in KNOWN_CHECKPOINTS.values() if c.folder(ckpts_dir).resolve() == resolved), None)
 
 
-def _explain(error: Exception, repo_id: str, repo_env: str | None) -> str:
+def hub_error_message(error: Exception, repo_id: str, repo_env: str | None = None) -> str:
+    """One line saying why the Hub refused ``repo_id`` and what to do."""
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
@@ -97,21 +103,22 @@ def _holds_data(folder: Path) -> bool:
     return any(p.is_file() and p.suffix != ".lock" for p in folder.rglob("*"))
 
 
-def download_repo(repo_id: str, local_dir: str | Path, repo_type: str = "model",
+def download_repo(repo_id: str, local_dir: str | Path | None, repo_type: str = "model",
                   allow_patterns: tuple[str, ...] | None = None, repo_env: str | None = None) -> Path:
-    """``snapshot_download`` into ``local_dir`` (resumable); a failure is one ``HubDownloadError`` line and leaves
-    no empty folder behind (partial files are kept so that re-running resumes)."""
+    """``snapshot_download`` into ``local_dir`` (None: the Hub cache), resumable; a failure is one
+    ``HubDownloadError`` line and leaves no empty folder behind (partial files stay so that re-running resumes)."""
     from huggingface_hub import snapshot_download
 
-    local_dir = Path(local_dir)
-    existed = local_dir.exists()
+    local_dir = Path(local_dir) if local_dir is not None else None
+    existed = local_dir is None or local_dir.exists()
     try:
-        path = snapshot_download(repo_id=repo_id, repo_type=repo_type, local_dir=str(local_dir),
+        path = snapshot_download(repo_id=repo_id, repo_type=repo_type,
+                                 local_dir=str(local_dir) if local_dir is not None else None,
                                  allow_patterns=list(allow_patterns) if allow_patterns else None)
     except (OSError, ValueError) as e:  # the Hub's errors are OSErrors; a malformed repo id is a ValueError
         if not existed and local_dir.is_dir() and not _holds_data(local_dir):
             shutil.rmtree(local_dir)
-        raise HubDownloadError(_explain(e, repo_id, repo_env)) from None
+        raise HubDownloadError(hub_error_message(e, repo_id, repo_env)) from None
     return Path(path)
 
 
