@@ -4,18 +4,18 @@
 * every ``InferenceSettings`` knob is a flag (dashes), with the spellings of the Meta-CoT repository as aliases;
 * ``--device auto`` is CUDA when available, else the CPU; ``--dtype auto`` is bf16 on CUDA, fp32 on the CPU;
 * ``--help`` shows each default.
+
+Importing this module loads no torch, so scripts that only want the help formatter start fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 from dataclasses import fields
+from pathlib import Path
 from typing import Any, Sequence
 
-import torch
-
-from inference.settings import InferenceSettings
-from modeling.diffusion.guidance import RENORM_TYPES
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -28,7 +28,7 @@ KNOB_HELP: dict[str, str] = {
     "cfg_img_scale": "image guidance scale",
     "cfg_interval": "part LO HI of the denoising time where guidance applies",
     "cfg_renorm_min": "lower bound of the guidance renormalisation factor",
-    "cfg_renorm_type": f"guidance renormalisation: {', '.join(RENORM_TYPES)}",
+    "cfg_renorm_type": "guidance renormalisation: global, channel or text_channel",
     "timestep_shift": "flow timestep shift",
     "num_timesteps": "denoising steps",
     "max_think_token_n": "most tokens of the chain of thought",
@@ -41,6 +41,8 @@ KNOB_HELP: dict[str, str] = {
     "compile_layers": "torch.compile the decoder layers: faster steps, the first edit of a size pays compilation",
 }
 DEVICE_HELP = "auto (CUDA when available, else cpu), cuda, cuda:N or cpu"
+# the names inference.inferencer.DTYPES maps (listed here so that --help does not load the model code)
+DTYPE_CHOICES = ("auto", "bf16", "bfloat16", "fp16", "fp32", "float32")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -93,6 +95,8 @@ class BoolFlag(argparse.Action):
 def add_inference_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, with_defaults: bool) -> None:
     """One flag per ``InferenceSettings`` field. ``with_defaults=False``: unset flags stay None (the editor's own
     defaults apply) and the help shows the default model's value."""
+    from inference.settings import InferenceSettings  # imported here: scripts using only the helpers stay light
+
     defaults = InferenceSettings()
     for f in fields(InferenceSettings):
         if f.name in NOT_FLAGS:
@@ -115,6 +119,8 @@ def add_inference_flags(parser: argparse.ArgumentParser | argparse._ArgumentGrou
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The inference knobs that were set (None: left to the editor)."""
+    from inference.settings import InferenceSettings
+
     return {f.name: getattr(args, f.name) for f in fields(InferenceSettings)
             if f.name not in NOT_FLAGS and getattr(args, f.name) is not None}
 
@@ -122,6 +128,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def resolve_device(device: str, local_rank: int = 0) -> str:
     """``auto`` -> ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; CUDA asked for on a machine without it
     is a ``ValueError`` naming the fix."""
+    import torch
+
     if device == "auto":
         return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -134,3 +142,21 @@ def resolve_dtype(dtype: str, device: str) -> str:
     if dtype != "auto":
         return dtype
     return "bf16" if device.startswith("cuda") else "fp32"
+
+
+def first_missing_folder(folder: str | Path) -> Path | None:
+    """The outermost folder of ``folder``'s path that does not exist yet (None: it exists), i.e. what a command
+    creating ``folder`` makes, so that a failed command can take it back."""
+    missing = None
+    for candidate in (Path(folder).resolve(), *Path(folder).resolve().parents):
+        if candidate.exists():
+            return missing
+        missing = candidate
+    return missing
+
+
+def remove_unused_folder(created: Path | None, ignored_files: tuple[str, ...] = ()) -> None:
+    """Remove ``created`` (from ``first_missing_folder``) when it holds no file besides ``ignored_files``."""
+    if created is not None and created.is_dir() and all(
+            p.is_dir() or p.name in ignored_files for p in created.rglob("*")):
+        shutil.rmtree(created)

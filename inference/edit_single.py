@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tqdm import tqdm  # noqa: E402
 
-from inference.cli_args import (DEVICE_HELP, BoolFlag, HelpFormatter, add_inference_flags,  # noqa: E402
-                                resolve_device, resolve_dtype, settings_from_args)
+from inference.cli_args import (DEVICE_HELP, DTYPE_CHOICES, BoolFlag, HelpFormatter,  # noqa: E402
+                                add_inference_flags, first_missing_folder, remove_unused_folder, resolve_device,
+                                resolve_dtype, settings_from_args)
 from inference.edit_io import EditJob, InputError, read_batch_file, run_edit_job, validate_job  # noqa: E402
 from inference.inferencer import DTYPES, BagelInferencer  # noqa: E402
 from inference.offload import OFFLOAD_MODES, OffloadSettings, load_bagel_offloaded  # noqa: E402
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the chain of thought first, then edit on it")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--dtype", default="auto", choices=["auto", *sorted(DTYPES)], help="auto: bf16 on CUDA, fp32 on CPU")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+                   help="auto: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--attn-backend", default="auto", choices=["auto", "flash", "flex", "sdpa"],
                    help="attention kernels")
     p.add_argument("--offload", default="none", choices=OFFLOAD_MODES,
@@ -62,16 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def default_output(image: str) -> Path:
     return OUTPUT_DIR / f"{Path(image).stem}_edited.png"
-
-
-def first_missing_folder(folder: Path) -> Path | None:
-    """The outermost folder of ``folder``'s path that does not exist yet (None: it exists)."""
-    missing = None
-    for candidate in (folder.resolve(), *folder.resolve().parents):
-        if candidate.exists():
-            return missing
-        missing = candidate
-    return missing
 
 
 def resolve_model_path(model_path: str | None) -> str:
@@ -121,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"loaded {model_path} on {device} ({dtype}) in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     except (InputError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        if new_folder is not None and new_folder.is_dir() and not any(p.is_file() for p in new_folder.rglob("*")):
-            shutil.rmtree(new_folder)  # the output folder this command made, still empty
+        remove_unused_folder(new_folder)  # the output folder this command made, still empty
         return 2
     failures = 0
     for job in jobs:

@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -30,10 +29,9 @@ from inference.benchmark.judges import JUDGE_BACKENDS, JudgeSettings, OpenAIChat
 from inference.benchmark.pipeline import STAGES, EvalConfig, run_evaluation  # noqa: E402
 from inference.benchmark.schema import SAMPLES_FILE  # noqa: E402
 from inference.benchmark.scorers import SCORER_NAMES  # noqa: E402
-from inference.cli_args import (DEVICE_HELP, BoolFlag, HelpFormatter, add_inference_flags,  # noqa: E402
-                                resolve_device, resolve_dtype, settings_from_args)
-from inference.inferencer import DTYPES  # noqa: E402
-from modeling.bagel.config import CheckpointError  # noqa: E402
+from inference.cli_args import (DEVICE_HELP, DTYPE_CHOICES, BoolFlag, HelpFormatter,  # noqa: E402
+                                add_inference_flags, first_missing_folder, remove_unused_folder, resolve_device,
+                                resolve_dtype, settings_from_args)
 from modeling.bagel.hub import HubDownloadError, default_model_dir  # noqa: E402
 
 DEFAULT_BENCH = "21tasks"
@@ -58,7 +56,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     g.add_argument("--hyper", action="append", default=[], metavar="KEY=JSON",
                    help="any other editor keyword, value parsed as JSON (repeatable)")
     g.add_argument("--device", default="auto", help=DEVICE_HELP.replace("cuda when", "cuda:LOCAL_RANK when"))
-    g.add_argument("--dtype", default="auto", choices=["auto", *sorted(DTYPES)], help="auto: bf16 on CUDA, fp32 on CPU")
+    g.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="auto: bf16 on CUDA, fp32 on CPU")
     g.add_argument("--editor-factory", default=DEFAULT_FACTORY, help="module:function building the editor")
     j = p.add_argument_group("judge")
     j.add_argument("--judge", default=None, choices=JUDGE_BACKENDS,
@@ -144,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    made_out = not Path(cfg.out).exists()
+    from modeling.bagel.config import CheckpointError  # here, not at the top: --help stays fast
+
+    new_folder = first_missing_folder(cfg.out)
     barrier = None
     if world_size > 1:
         import torch.distributed as dist
@@ -156,10 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_evaluation(cfg, rank, world_size, barrier=barrier)
     except (ValueError, CheckpointError) as e:  # bad bench folder or categories, changed settings, no/bad model
         print(f"error: {e}", file=sys.stderr)
-        out = Path(cfg.out)
-        if rank == 0 and made_out and out.is_dir() and all(
-                p.is_dir() or p.name == "config.json" for p in out.rglob("*")):
-            shutil.rmtree(out)  # the run folder this command made holds no result
+        if rank == 0:
+            remove_unused_folder(new_folder, ("config.json",))  # the run folder this command made holds no result
         return 2
     failures = len(result.generation.failed) if result.generation else 0
     if rank == 0 and result.headline:

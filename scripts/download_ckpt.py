@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("target", nargs="?", help="download one checkpoint into this folder instead")
     p.add_argument("repo", nargs="?", help="with TARGET: the repository id (default: BAGEL-7B-MoT's)")
     p.add_argument("--only", choices=sorted(KNOWN_CHECKPOINTS), help="download just this one (default: all)")
-    p.add_argument("--ckpts-dir", default=str(CKPTS_DIR), help="folder of the <name>/ folders")
+    p.add_argument("--ckpts-dir", help=f"folder of the <name>/ folders (default: {CKPTS_DIR})")
     return p.parse_args(argv)
 
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [("bagel", Path(args.target), args.repo)]
     else:
         names = [args.only] if args.only else list(KNOWN_CHECKPOINTS)
-        jobs = [(name, KNOWN_CHECKPOINTS[name].folder(Path(args.ckpts_dir)), None) for name in names]
+        jobs = [(name, KNOWN_CHECKPOINTS[name].folder(args.ckpts_dir and Path(args.ckpts_dir)), None) for name in names]
     failed = 0
     for name, target, repo in jobs:
         title = KNOWN_CHECKPOINTS[name].title if repo is None else repo

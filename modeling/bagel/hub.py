@@ -37,8 +37,8 @@ class KnownCheckpoint:
     def repo_id(self) -> str:
         return os.environ.get(self.repo_env) or self.default_repo
 
-    def folder(self, ckpts_dir: Path = CKPTS_DIR) -> Path:
-        return Path(ckpts_dir) / self.name
+    def folder(self, ckpts_dir: Path | None = None) -> Path:
+        return Path(ckpts_dir or CKPTS_DIR) / self.name
 
 
 KNOWN_CHECKPOINTS: dict[str, KnownCheckpoint] = {
@@ -57,7 +57,7 @@ def is_complete_download(path: str | Path) -> bool:
     return all((Path(path) / name).is_file() for name in WEIGHT_FILES)
 
 
-def default_model_dir(ckpts_dir: Path = CKPTS_DIR) -> tuple[Path, str | None]:
+def default_model_dir(ckpts_dir: Path | None = None) -> tuple[Path, str | None]:
     """The first downloaded folder of ``MODEL_SEARCH_ORDER`` and a note when it is not the first choice.
 
     Raises ``HubDownloadError`` (one line: how to download) when none is there.
@@ -73,7 +73,7 @@ def default_model_dir(ckpts_dir: Path = CKPTS_DIR) -> tuple[Path, str | None]:
                            "`bash scripts/download_ckpt.sh` or pass --model-path DIR")
 
 
-def checkpoint_for_folder(path: str | Path, ckpts_dir: Path = CKPTS_DIR) -> KnownCheckpoint | None:
+def checkpoint_for_folder(path: str | Path, ckpts_dir: Path | None = None) -> KnownCheckpoint | None:
     """The known checkpoint whose default folder ``path`` is (relative paths against the current directory)."""
     resolved = Path(path).resolve()
     return next((c for c in KNOWN_CHECKPOINTS.values() if c.folder(ckpts_dir).resolve() == resolved), None)

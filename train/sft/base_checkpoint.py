@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from modeling.bagel.hub import CKPTS_DIR, checkpoint_for_folder, download_checkpoint, is_complete_download
+from modeling.bagel.hub import checkpoint_for_folder, download_checkpoint, is_complete_download
 from train.sft.config import SFTConfig
 
 
-def ensure_base_checkpoint(cfg: SFTConfig, ckpts_dir: Path = CKPTS_DIR) -> Path | None:
+def ensure_base_checkpoint(cfg: SFTConfig, ckpts_dir: Path | None = None) -> Path | None:
     """Downloads ``model.model_dir`` when it is an incomplete known ``ckpts/`` folder; returns it when it did."""
     model_dir = cfg.model.model_dir
     if model_dir is None or is_complete_download(model_dir):
