@@ -37,13 +37,14 @@ OUTPUT_DIR = Path("outputs")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--model-path", metavar="DIR", help="folder in the official BAGEL layout (default: ckpts/metacot, else "
-                                        "ckpts/bagel)")
+    p.add_argument("--model-path", metavar="DIR",
+                   help="folder in the official BAGEL layout (default: ckpts/metacot, else ckpts/bagel)")
     p.add_argument("--image", metavar="PATH", help="input image")
     p.add_argument("--instruction", metavar="TEXT", help="what to change")
     p.add_argument("--out", metavar="PATH", help="output image path (.png/.jpg/.webp); OUT.json is written beside it "
-                                 f"(default: {OUTPUT_DIR}/<input name>_edited.png)")
-    p.add_argument("--batch", metavar="JSONL", help="JSONL of {image, instruction, out[, seed, think]} edited in one model load")
+                                                 f"(default: {OUTPUT_DIR}/<input name>_edited.png)")
+    p.add_argument("--batch", metavar="JSONL",
+                   help="JSONL of {image, instruction, out[, seed, think]} edited in one model load")
     p.add_argument("--think", action=BoolFlag, default=False,
                    help="write the chain of thought first, then edit on it")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")

@@ -12,7 +12,7 @@ from PIL import Image
 
 import modeling.bagel.hub as hub
 from inference import edit_single, eval_benchmark
-from inference.cli_args import DTYPE_CHOICES, resolve_device, resolve_dtype
+from inference.cli_args import DTYPE_CHOICES, KNOB_HELP, resolve_device, resolve_dtype
 from tests.fixture_paths import TINY
 
 KNOB_FLAGS = ("--cfg-text-scale", "--cfg-img-scale", "--cfg-image-scale", "--max-think-token-n", "--max-think-tokens",
@@ -66,10 +66,12 @@ def test_help_shows_defaults_and_choices(capsys):
     assert "(default: 21tasks)" in text and "editor default: 4.0" in text and "data/bench/21tasks" in text
 
 
-def test_dtype_choices_are_the_inferencers():
+def test_choices_listed_in_help_are_the_codes():
     from inference.inferencer import DTYPES
+    from modeling.diffusion.guidance import RENORM_TYPES
 
     assert set(DTYPE_CHOICES) == {"auto", *DTYPES}
+    assert all(name in KNOB_HELP["cfg_renorm_type"] for name in RENORM_TYPES)
 
 
 def test_auto_device_and_dtype():
