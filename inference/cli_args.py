@@ -11,6 +11,7 @@ Importing this module loads no torch, so scripts that only want the help formatt
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 from dataclasses import fields
 from pathlib import Path
@@ -51,6 +52,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
         if action.default is None or action.nargs == 0:  # unset, or a plain switch (store_true, --help)
             return action.help
         return super()._get_help_string(action)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if action.help is None and action.default is not None and action.nargs != 0 and action.option_strings:
+            action = copy.copy(action)  # a flag without help text still shows its default
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
 
     def _format_action_invocation(self, action: argparse.Action) -> str:
         if isinstance(action, BoolFlag):  # "--think [true|false], --no-think"

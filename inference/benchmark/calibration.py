@@ -15,6 +15,8 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
+from inference.cli_args import HelpFormatter
+
 R_TARGET = 0.8
 MAE_TARGET = 2.5
 
@@ -71,7 +73,7 @@ def paired_scores(scores_jsonl: str, human_csv: str, field: str = "overall",
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--scores", required=True, help="scores.jsonl of an evaluation run")
     parser.add_argument("--human", required=True, help="CSV with columns id,score (0-10)")
     parser.add_argument("--field", default="overall", help="judge score to compare (overall or a sub-score)")

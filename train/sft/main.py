@@ -14,6 +14,7 @@ from pathlib import Path
 import torch.distributed as dist
 
 from data.mix_config import MixConfigError
+from inference.cli_args import HelpFormatter
 from modeling.bagel.config import CheckpointError
 from modeling.bagel.hub import HubDownloadError
 from train.common.config import ConfigError, load_config
@@ -26,7 +27,7 @@ from train.sft.loop import run_sft
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Meta-CoT SFT of BAGEL (FSDP2).")
+    parser = argparse.ArgumentParser(description="Meta-CoT SFT of BAGEL (FSDP2).", formatter_class=HelpFormatter)
     parser.add_argument("config", help="run config YAML, e.g. configs/sft/meta_cot.yaml")
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. optim.lr=1e-5 train.total_steps=100")
     parser.add_argument("--prepare", action="store_true",
