@@ -80,6 +80,13 @@ for _info in (
                 description="ShapesEdit edits without CoT (the edit-only baseline)."),
     DatasetInfo("shapes_edit_understanding", "parquet", ("shapes_edit/understanding",), kind="understanding",
                 description="ShapesEdit questions about the source scene."),
+    # The example data (scripts/download_example_data.sh: ShapesEdit samples in datasets/example) of the example mix
+    # data/configs/reasonedit_example.yaml.
+    DatasetInfo("example_edit_cot", "parquet", ("example/edit_cot",), kind="edit_cot",
+                description="Example edits with their Meta-CoT."),
+    DatasetInfo("example_edit", "parquet", ("example/edit",), kind="edit", description="Example plain edits."),
+    DatasetInfo("example_understanding", "parquet", ("example/understanding",), kind="understanding",
+                description="Example questions about the source image."),
     DatasetInfo("example_jsonl_edit", "jsonl", ("examples/edit/*.jsonl",),
                 description="Layout example: JSONL records with image paths relative to the file."),
 ):

@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from inference.cli_args import HelpFormatter  # noqa: E402
 from inference.inferencer import BagelInferencer  # noqa: E402
 from inference.offload import OFFLOAD_MODES, OffloadSettings, place_bundle  # noqa: E402
 from inference.settings import InferenceSettings, NoiseSource  # noqa: E402
@@ -80,7 +81,7 @@ def timed(fn, device: str):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--decode-tokens", type=int, default=256)

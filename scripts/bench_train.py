@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.packing import SpecialTokens  # noqa: E402
+from inference.cli_args import HelpFormatter  # noqa: E402
 from modeling.bagel.config import config_from_reference_json  # noqa: E402
 from train.common.distributed import init_distributed  # noqa: E402
 from train.sft.benchmark import run_benchmark, time_vae_encode  # noqa: E402
@@ -36,7 +37,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "model" / "bagel-7b-
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--mode", choices=("original", "trainer"), required=True)
     p.add_argument("--ac", action="store_true", help="activation checkpointing per block (trainer mode)")
     p.add_argument("--compile", action="store_true", help="torch.compile each decoder layer and ViT block")

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from inference.cli_args import HelpFormatter  # noqa: E402
 from inference.reference_check import check_fixture_set  # noqa: E402
 from modeling.bagel.attention import AttentionLayout, BACKENDS, flash_attn_available, packed_attention  # noqa: E402
 from modeling.bagel.loader import load_bagel  # noqa: E402
@@ -74,7 +75,7 @@ def model_backend_agreement(set_dir: Path) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("set_dir", type=Path)
     p.add_argument("--json", type=Path)
     args = p.parse_args()

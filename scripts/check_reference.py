@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inference.cli_args import HelpFormatter  # noqa: E402
 from inference.reference_check import check_fixture_set  # noqa: E402
 from modeling.bagel.config import CheckpointError  # noqa: E402
 from modeling.reference_cases import key_list_differences  # noqa: E402
@@ -50,7 +51,7 @@ def check_set(set_dir: Path, device: str, verbose: bool) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("sets", nargs="*", type=Path, help="fixture set folders (each with cases/)")
     parser.add_argument("--keys", type=Path, help="a *.keys.json key list (its *.configs.json lies beside it)")
     parser.add_argument("--device", default="cpu")

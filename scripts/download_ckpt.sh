@@ -1,18 +1,10 @@
 #!/usr/bin/env bash
-# Download the official BAGEL-7B-MoT folder (ema.safetensors, ae.safetensors, configs, tokenizer) with huggingface_hub.
-# Usage: bash scripts/download_ckpt.sh [TARGET_DIR] [REPO_ID]     (run on a machine with internet access)
+# Download BAGEL-7B-MoT into ckpts/bagel and the Meta-CoT checkpoint into ckpts/metacot (Hugging Face Hub).
+#   bash scripts/download_ckpt.sh [--only bagel|metacot] [--ckpts-dir DIR]
+#   bash scripts/download_ckpt.sh TARGET_DIR [REPO_ID]      # one folder (BAGEL-7B-MoT unless REPO_ID)
+# Repository ids: BAGEL_REPO=..., METACOT_REPO=... (the Meta-CoT one is a guess until it is published).
+# Resumable; a repository that is missing or unreachable fails in one line. Run on a machine with internet access.
 set -euo pipefail
-TARGET=${1:-models/BAGEL-7B-MoT}
-REPO=${2:-ByteDance-Seed/BAGEL-7B-MoT}
-PY=${PYTHON:-python3}
-"$PY" - "$TARGET" "$REPO" <<'PY'
-import sys
-from huggingface_hub import snapshot_download
-
-target, repo = sys.argv[1], sys.argv[2]
-path = snapshot_download(repo_id=repo, local_dir=target,
-                         allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.py", "*.md"])
-print(f"downloaded {repo} to {path}")
-PY
-"$PY" "$(dirname "$0")/check_reference.py" --help >/dev/null  # the repo imports work
-echo "check it loads: python inference/edit_single.py --model-path $TARGET --image IN.png --instruction '...' --out OUT.png"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+if wants_help "$@"; then usage "$0"; echo; exec "$PY" "$ROOT/scripts/download_ckpt.py" --help; fi
+exec "$PY" "$ROOT/scripts/download_ckpt.py" "$@"

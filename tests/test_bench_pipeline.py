@@ -15,7 +15,6 @@ from PIL import Image
 import tests.test_bench_support as support
 from inference.benchmark.compare import compare_runs
 from inference.benchmark.files import atomic_write_json, read_json
-from inference.benchmark.pipeline import RunConfigMismatch
 from inference.eval_benchmark import main
 from tests.test_bench_support import Answer, ChatServer, FakeEditor, last_image_colour, make_bench, prompt_text, shifted
 from tests.fixture_paths import TINY
@@ -133,8 +132,17 @@ def test_generate_score_report_then_resume_and_cache(tmp_path, server, editor_bu
         k: (r["status"], r["overall"]) for k, r in rows.items()}
     assert again["a"]["cache_hits"] == 2
 
-    with pytest.raises(RunConfigMismatch, match="generation"):  # think off into a think-on run folder
-        main(cli(tmp_path / "bench", run, server, "--cfg-text-scale", "4"))
+
+def test_changed_settings_in_a_run_folder_is_a_one_line_error(tmp_path, server, editor_builds, capsys):
+    make_bench(tmp_path / "bench", SPEC)
+    run = tmp_path / "run"
+    assert main(cli(tmp_path / "bench", run, server, "--think", "--stages", "generate")) == 0
+    capsys.readouterr()
+    # think off into a think-on run folder: refused, the folder's config kept
+    assert main(cli(tmp_path / "bench", run, server, "--no-think", "--stages", "generate")) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "made with other generation" in err and "new --out" in err
+    assert read_json(run / "config.json")["generation"]["think"] is True
 
 
 def test_compare_runs_reports_deltas(tmp_path):

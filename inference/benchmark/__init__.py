@@ -3,7 +3,8 @@
 Map of the package:
 
 - ``schema``      the common benchmark folder (``samples.jsonl`` + images) and its loader
-- ``benchmarks``  per-benchmark scorer and official aggregation (21tasks, gedit, imgedit, shapes)
+- ``benchmarks``  per-benchmark scorer, official aggregation, default folder (21tasks, gedit, imgedit, shapes)
+- ``tasks21_categories``  the 21-Tasks-Bench's fixed category list (report order) and the spellings mapped onto it
 - ``editor``      the editor contract (``edit(image, instruction, think=, seed=, **hyper)``) and its factory
 - ``generate``    sharded, resumable generation with per-sample records
 - ``judges/``     ``ChatJudge.ask``: OpenAI-compatible HTTP client, local Qwen2.5-VL, reply cache

@@ -54,13 +54,16 @@ def _means(records: Sequence[ScoreRecord]) -> dict[str, float]:
     return {key: mean(v) for key, v in values.items()}
 
 
-def aggregate(scorer: str, samples: Sequence[BenchSample], records: Sequence[ScoreRecord]) -> Aggregate:
+def aggregate(scorer: str, samples: Sequence[BenchSample], records: Sequence[ScoreRecord],
+              order: Sequence[str] = ()) -> Aggregate:
+    """``order``: the benchmark's fixed category order (its categories first, any others after, sorted)."""
     by_id = {r.sample_id: r for r in records}
     per_category: dict[str, list[BenchSample]] = defaultdict(list)
     for s in samples:
         per_category[s.category].append(s)
     categories, statuses = [], defaultdict(int)
-    for category in sorted(per_category):
+    ordered = [c for c in order if c in per_category] + sorted(set(per_category) - set(order))
+    for category in ordered:
         members = [by_id.get(s.id) for s in per_category[category]]
         ok = [r for r in members if r is not None and r.ok]
         failed = [r for r in members if r is not None and not r.ok]

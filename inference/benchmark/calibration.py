@@ -22,6 +22,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.stats import spearmanr
+from inference.cli_args import HelpFormatter
 
 R_TARGET = 0.8
 MAE_TARGET = 2.5
@@ -130,8 +131,7 @@ def scatter_png(judge: Sequence[float], human: Sequence[float], path: str | Path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--scores", required=True, help="scores.jsonl of an evaluation run")
     parser.add_argument("--human", required=True, help="CSV with columns id,score (0-10)")
     parser.add_argument("--field", default="overall", help="judge score to compare (overall or a sub-score)")

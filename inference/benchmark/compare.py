@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from inference.benchmark.files import atomic_write_text, read_json
+from inference.cli_args import HelpFormatter
 
 
 def _run_table(summary: dict, scorer: str, key: str) -> dict[str, float | None]:
@@ -54,7 +55,7 @@ def compare_runs(run_dirs: Sequence[str | Path], scorer: str | None = None, key:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Compare evaluation runs side by side.")
+    parser = argparse.ArgumentParser(description="Compare evaluation runs side by side.", formatter_class=HelpFormatter)
     parser.add_argument("runs", nargs="+", help="run folders (each with summary.json)")
     parser.add_argument("--out", required=True, help="markdown file to write")
     parser.add_argument("--scorer", default=None, help="scorer to compare (default: the first of the first run)")

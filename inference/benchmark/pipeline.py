@@ -23,6 +23,7 @@ from inference.benchmark.layout import RunLayout
 from inference.benchmark.report import write_report
 from inference.benchmark.schema import load_benchmark
 from inference.benchmark.score import ScoreOutcome, run_scoring
+from inference.benchmark.tasks21_categories import check_categories
 from inference.benchmark.scorers import build_scorer
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class EvalConfig:
     dtype: str = "bfloat16"
     grid_per_category: int = 6
     show_progress: bool = True
+    allow_extra_categories: bool = False  # a bench with a fixed category list may hold others too
 
     def resolved_scorers(self) -> tuple[str, ...]:
         if self.scorers:
@@ -96,7 +98,14 @@ def run_evaluation(cfg: EvalConfig, rank: int = 0, world_size: int = 1, editor: 
     bench = load_benchmark(cfg.bench_dir)
     if bench.skipped:
         log.warning("%d benchmark lines skipped: %s", len(bench.skipped), bench.skipped[:5])
+    if spec.categories:
+        check_categories({s.category for s in bench.samples}, spec.categories, cfg.allow_extra_categories)
     layout = RunLayout(Path(cfg.out))
+    if "generate" in cfg.stages and editor is None and not cfg.model_path:  # checked before the run folder exists
+        missing = sum(not is_generated(layout, s.id) for s in shard(bench.samples, rank, world_size))
+        if missing:
+            raise ValueError(f"{missing} samples still need generating and no model is given; pass --model-path DIR "
+                             "or download one with `bash scripts/download_ckpt.sh`")
     layout.root.mkdir(parents=True, exist_ok=True)
     run_config = check_run_config(layout, cfg) if rank == 0 else None
     result = EvalResult()
@@ -105,8 +114,6 @@ def run_evaluation(cfg: EvalConfig, rank: int = 0, world_size: int = 1, editor: 
             barrier()  # rank 0 has checked/created config.json before anyone writes images
         pending = [s for s in shard(bench.samples, rank, world_size) if not is_generated(layout, s.id)]
         if pending and editor is None:
-            if not cfg.model_path:
-                raise ValueError(f"{len(pending)} samples still need generating; pass --model-path")
             editor = build_editor(cfg.model_path, cfg.device, cfg.dtype, cfg.editor_factory)
         result.generation = run_generation(editor, bench, layout, cfg.generation, rank, world_size,
                                            cfg.show_progress) if pending else GenOutcome(

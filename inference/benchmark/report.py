@@ -93,7 +93,7 @@ def write_report(bench: LoadedBenchmark, layout: RunLayout, spec: BenchSpec, sco
     aggregates, rows = [], []
     for name in scorer_names:
         records = {s.id: r for s in bench.samples if (r := load_score(layout, name, s.id)) is not None}
-        aggregates.append(aggregate(name, bench.samples, list(records.values())))
+        aggregates.append(aggregate(name, bench.samples, list(records.values()), spec.categories))
         rows += _sample_rows(bench, layout, name, records)
     atomic_write_jsonl(layout.samples_report, rows)
     atomic_write_text(layout.category_csv, _category_csv(aggregates))

@@ -26,10 +26,11 @@ from data.mix_config import parse_mix  # noqa: E402
 from data.packed_dataset import PackedMixDataset  # noqa: E402
 from data.parquet_writer import write_parquet_shards  # noqa: E402
 from data.tokenizer_ids import load_tokenizer  # noqa: E402
+from inference.cli_args import HelpFormatter  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument("--data-dir", default="/tmp/metacot_bench_edit")
     p.add_argument("--samples", type=int, default=96)
     p.add_argument("--batches", type=int, default=12)

@@ -15,10 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from data.hub_download import download_dataset, registered_target  # noqa: E402
+from inference.cli_args import HelpFormatter  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--dataset", help="registry name (data/dataset_info.py)")
     target.add_argument("--repo-id", help="Hugging Face dataset repository, e.g. org/name")

@@ -18,10 +18,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data.inspect_mix import dump_batches, format_statistics, mix_statistics  # noqa: E402
 from data.mix_config import MixConfigError, load_mix  # noqa: E402
 from data.tokenizer_ids import load_tokenizer  # noqa: E402
+from inference.cli_args import HelpFormatter  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument("mix", help="YAML mix (data/configs/*.yaml)")
     p.add_argument("--tokenizer", help="folder with the tokenizer files (a BAGEL checkpoint); needed to dump")
     p.add_argument("--dump-dir", help="write packed batches here")

@@ -15,10 +15,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from data.parquet_writer import jsonl_to_parquet  # noqa: E402
+from inference.cli_args import HelpFormatter  # noqa: E402
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument("jsonl", nargs="+", help="JSONL files, folders or globs")
     p.add_argument("--out", required=True, help="output folder for shard-NNNNN.parquet")
     p.add_argument("--image-root", help="base folder of relative image paths (default: each JSONL's folder)")

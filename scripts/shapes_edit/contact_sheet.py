@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 
 from data.shapes_edit.contact_sheet import contact_sheet
+from inference.cli_args import HelpFormatter
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument("--out", required=True)
     p.add_argument("--thumb", type=int, default=128, help="thumbnail side in pixels (64..512)")
     p.add_argument("--seed", type=int, default=0)

@@ -12,10 +12,11 @@ import time
 
 from data.shapes_edit.export import generate_dataset, write_benchmark
 from data.shapes_edit.render import MAX_SIZE_PX, MIN_SIZE_PX
+from inference.cli_args import HelpFormatter
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument("--out", required=True, help="folder for <kind>/part-NNNNN.parquet and manifest.json")
     p.add_argument("--num-samples", type=int, default=10000, help="edit samples (each gives 3 rows)")
     p.add_argument("--size", type=int, default=256, help=f"image side in pixels, {MIN_SIZE_PX}..{MAX_SIZE_PX}")

@@ -17,6 +17,7 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.tensor import DTensor
 
+from inference.cli_args import HelpFormatter
 from modeling.bagel.loader import export_bagel
 from train.common.distributed import barrier
 from train.common.ema import EMA
@@ -72,7 +73,8 @@ def export_checkpoint(checkpoint_dir: str, out_dir: str, dtype: str = "bfloat16"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Export a SFT checkpoint's EMA weights to the official layout.")
+    parser = argparse.ArgumentParser(description="Export a SFT checkpoint's EMA weights to the official layout.",
+                                     formatter_class=HelpFormatter)
     parser.add_argument("checkpoint", help="a checkpoint folder, e.g. runs/sft/checkpoints/step_00002000")
     parser.add_argument("out_dir", help="output folder (loads with load_bagel and the edit CLI)")
     parser.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPES))
