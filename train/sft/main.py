@@ -11,6 +11,7 @@ import sys
 import torch.distributed as dist
 
 from data.mix_config import MixConfigError
+from data.skip_counters import NoUsableSampleError
 from modeling.bagel.config import CheckpointError
 from train.common.config import ConfigError, load_config
 from train.common.distributed import init_distributed
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         run_sft(cfg, build_sft_components(cfg, info), info)
     except (TrainingDiverged, CheckpointError, MixConfigError, FileNotFoundError) as e:
         print(f"[rank {info.rank}] {e}", file=sys.stderr)
+        return 1
+    except NoUsableSampleError as e:  # raised in a loader worker, re-raised here with its traceback in the message
+        print(f"[rank {info.rank}] data error: {e.line}", file=sys.stderr)
         return 1
     finally:
         dist.destroy_process_group()
