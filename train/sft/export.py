@@ -18,6 +18,7 @@ from torch import nn
 from torch.distributed.tensor import DTensor
 
 from modeling.bagel.loader import export_bagel
+from train.common.checkpoint import check_checkpoint
 from train.common.distributed import barrier
 from train.common.ema import EMA
 from train.common.parallelize import DTYPES
@@ -80,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(os.path.join(args.checkpoint, "COMPLETE")):
         print(f"{args.checkpoint} is not a complete checkpoint (no COMPLETE marker); pick another step folder",
               file=sys.stderr)
+        return 2
+    problem = check_checkpoint(args.checkpoint, rank=0, world_size=1)
+    if problem is not None:
+        print(f"{args.checkpoint} is damaged: {problem}; export an older step folder", file=sys.stderr)
         return 2
     export_checkpoint(args.checkpoint, args.out_dir, args.dtype)
     print(f"exported {args.checkpoint} -> {args.out_dir}")

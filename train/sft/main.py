@@ -1,6 +1,7 @@
 """SFT entry point: ``python -m train.sft.main CONFIG.yaml [section.key=value ...]`` (under torchrun for many GPUs).
 
-Resumes automatically from the newest complete checkpoint in ``<output_dir>/checkpoints``.
+Resumes automatically from the newest intact checkpoint in ``<output_dir>/checkpoints`` (damaged ones are moved
+aside as ``step_XXXXXXXX.damaged-<n>``, see ``train/common/checkpoint.py``).
 """
 
 from __future__ import annotations
