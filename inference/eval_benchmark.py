@@ -26,6 +26,7 @@ from inference.benchmark.editor import DEFAULT_FACTORY  # noqa: E402
 from inference.benchmark.generate import GenSettings  # noqa: E402
 from inference.benchmark.judges import JUDGE_BACKENDS, JudgeSettings, OpenAIChatConfig  # noqa: E402
 from inference.benchmark.pipeline import STAGES, EvalConfig, run_evaluation  # noqa: E402
+from inference.benchmark.run_lock import RunFolderBusy  # noqa: E402
 from inference.benchmark.scorers import SCORER_NAMES  # noqa: E402
 
 # CLI flag -> keyword passed to editor.edit(); None values are not passed (the editor's defaults apply).
@@ -79,6 +80,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     j.add_argument("--no-judge-cache", action="store_true")
     p.add_argument("--grid-per-category", type=int, default=6)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                   help="when another command is using --out: wait up to this long for it (default: 0, refuse at once)")
+    p.add_argument("--fail-on-judge-errors", action="store_true",
+                   help="exit 1 when some items still failed judging after retries (default: exit 0, with a last "
+                        "line saying how many)")
     return p.parse_args(argv)
 
 
@@ -110,7 +116,8 @@ def config_from_args(args: argparse.Namespace, local_rank: int) -> EvalConfig:
         bench=args.bench, bench_dir=args.bench_dir, out=args.out, model_path=args.model_path,
         stages=tuple(s for s in args.stages.split(",") if s), generation=GenSettings(args.think, args.seed, hyper),
         judge=judge, scorers=tuple(s for s in args.scorers.split(",") if s), editor_factory=args.editor_factory,
-        device=device, dtype=args.dtype, grid_per_category=args.grid_per_category, show_progress=not args.no_progress)
+        device=device, dtype=args.dtype, grid_per_category=args.grid_per_category, show_progress=not args.no_progress,
+        lock_timeout_s=args.lock_timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,24 +125,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     cfg = config_from_args(args, int(os.environ.get("LOCAL_RANK", 0)))
-    barrier = None
+    barrier = broadcast = None
     if world_size > 1:
         import torch.distributed as dist
 
         # gloo only synchronises the stages; generation itself needs no communication
         dist.init_process_group("gloo", timeout=timedelta(hours=48))
         barrier = dist.barrier
-    result = run_evaluation(cfg, rank, world_size, barrier=barrier)
+
+        def broadcast(obj: Any) -> Any:  # rank 0's value on every rank
+            box = [obj]
+            dist.broadcast_object_list(box, src=0)
+            return box[0]
+    try:
+        result = run_evaluation(cfg, rank, world_size, barrier=barrier, broadcast=broadcast)
+    except RunFolderBusy as e:
+        print(f"rank {rank}: {e}", file=sys.stderr)
+        return 1
     failures = len(result.generation.failed) if result.generation else 0
     if rank == 0 and result.headline:
-        print(json.dumps({"headline": result.headline, "report": str(Path(cfg.out) / "summary.md")}))
+        print(json.dumps({"headline": result.headline, "report": str(Path(cfg.out) / "summary.md")}), flush=True)
     if world_size > 1:
         import torch.distributed as dist
 
         dist.destroy_process_group()
     if failures:
         print(f"rank {rank}: {failures} samples failed to generate (see log); re-run to retry them", file=sys.stderr)
-    return 1 if failures else 0
+    judge_failed, judged = result.judge_failures()
+    if judge_failed:
+        print(f"{judge_failed} of {judged} items failed judging; re-run to retry them", file=sys.stderr)
+    return 1 if failures or (judge_failed and args.fail_on_judge_errors) else 0
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Every output is written to a temporary file in the same folder and moved into place with ``os.replace``, so an
 interrupted run never leaves a half-written image or record that a resumed run would mistake for a finished one.
+Shared records (``config.json``) are updated by read-merge-write (``update_json``) under the run folder's lock.
 """
 
 from __future__ import annotations
@@ -9,17 +10,21 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
+import threading
+import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from PIL import Image
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes a temporary file beside ``path`` and renames it into place; the file gets the permissions any new file
+    gets (0o666 less the umask), not the owner-only ones of ``tempfile.mkstemp``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex[:8]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -40,6 +45,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def update_json(path: str | os.PathLike, change: Callable[[dict], None]) -> dict:
+    """Read-merge-write of a JSON object file: re-reads the newest content, applies ``change`` in place and writes
+    it back atomically, so keys other writers added are kept. Callers hold the run folder's lock
+    (``inference/benchmark/run_lock.py``), which orders the writers."""
+    current = read_json(path)
+    current = current if isinstance(current, dict) else {}
+    change(current)
+    atomic_write_json(path, current)
+    return current
 
 
 def png_bytes(image: Image.Image) -> bytes:
