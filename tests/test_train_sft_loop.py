@@ -157,7 +157,7 @@ def _truncate(path) -> None:
 
 DAMAGE = {  # name -> (file in the newest checkpoint, how it is damaged, what the log line says)
     "truncated_shard": ("__0_0.distcp", _truncate, "__0_0.distcp: "),
-    "bit_flipped_shard": ("__0_0.distcp", _flip_byte, "__0_0.distcp: sha256 differs"),
+    "bit_flipped_shard": ("__0_0.distcp", _flip_byte, "__0_0.distcp: checksum differs"),
     "broken_train_state": ("train_state.json", lambda p: p.write_text('{"step": 6, '), "train_state.json: "),
     "truncated_rank_state": ("rank_00000.pt", _truncate, "rank_00000.pt: "),
     "missing_file": (".metadata", lambda p: p.unlink(), ".metadata: missing"),
@@ -209,9 +209,11 @@ def test_manifest_records_every_file_of_a_checkpoint(six_step_run) -> None:
     manifest = json.loads((folder / "MANIFEST.json").read_text())["files"]
     on_disk = {p.name for p in folder.iterdir()} - {"MANIFEST.json", "COMPLETE"}
     assert set(manifest) == on_disk and {".metadata", "train_state.json", "rank_00000.pt"} <= on_disk
-    for name, entry in manifest.items():
+    for name, entry in manifest.items():  # sha256 over the sha256 digests of 64 MiB blocks
         data = (folder / name).read_bytes()
-        assert entry == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}, name
+        blocks = [data[i:i + (64 << 20)] for i in range(0, max(len(data), 1), 64 << 20)]
+        top = hashlib.sha256(b"".join(hashlib.sha256(b).digest() for b in blocks)).hexdigest()
+        assert entry == {"size": len(data), "sha256_blocks": top}, name
 
 
 def test_export_refuses_a_damaged_checkpoint(tmp_path, six_step_run, capsys) -> None:
@@ -221,6 +223,6 @@ def test_export_refuses_a_damaged_checkpoint(tmp_path, six_step_run, capsys) -> 
     _flip_byte(tmp_path / "step_00000006" / "rank_00000.pt")
     assert export_main([str(tmp_path / "step_00000006"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("is damaged: rank_00000.pt: sha256 differs from MANIFEST.json (content changed); "
+    assert err.endswith("is damaged: rank_00000.pt: checksum differs from MANIFEST.json (content changed); "
                         "export an older step folder") and "\n" not in err
     assert not (tmp_path / "out").exists()

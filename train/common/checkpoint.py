@@ -5,7 +5,7 @@ Layout of one checkpoint (``<dir>/step_00001000/``):
     rank_00000.pt ...         per-rank RNG states and data-stream state
     train_state.json          step, world size, skipped-step counters
     config.yaml               the run's full config
-    MANIFEST.json             size and sha256 of every file above (``checkpoint_manifest.py``)
+    MANIFEST.json             size and checksum (block sha256) of every file above (``checkpoint_manifest.py``)
     COMPLETE                  written last; a folder without it is ignored
 Every rank writes into ``step_XXXXXXXX.tmp``; after a barrier the ranks hash what they wrote, rank 0 writes the
 manifest, adds COMPLETE and renames the folder, so a run killed mid-save never leaves a folder that looks complete.
