@@ -1,6 +1,7 @@
 """A YAML dataset mix, parsed into typed, validated settings (see ``data/configs/*.yaml`` for the format).
 
     seed: 42                       # data seed (shuffles, group sampling, dropout, timesteps)
+    max_consecutive_skips: 5000    # a worker that skips this many rows in a row stops with one line saying why
     tokens: {expected_num_tokens: 10240, max_num_tokens: 11520, max_num_tokens_per_sample: 10240}
     packing: {vit_max_num_patch_per_side: 70, max_latent_size: 64}   # any PackingConfig field
     groups:
@@ -26,6 +27,10 @@ from data.dataset_info import DatasetInfo, get_dataset, resolve
 from data.packing import ConditionDropout, PackingConfig
 from data.sources.base import expand_paths
 from data.transforms import ImageTransform
+
+
+# skipped rows in a row before a data worker stops: a filter that keeps 1 row in 1000 still passes (p < 0.01)
+DEFAULT_MAX_CONSECUTIVE_SKIPS = 5000
 
 
 class MixConfigError(ValueError):
@@ -72,11 +77,12 @@ class MixConfig:
     packing: PackingConfig
     seed: int
     disabled_groups: tuple[str, ...] = ()  # groups with ``enabled: false`` (validated, never sampled)
+    max_consecutive_skips: int = DEFAULT_MAX_CONSECUTIVE_SKIPS
 
 
 GROUP_KEYS = {"datasets", "weight", "vae_transform", "vit_transform", "condition_dropout", "shuffle_seed",
               "shuffle", "think_system_prompt", "enabled"}
-TOP_KEYS = {"seed", "tokens", "packing", "groups"}
+TOP_KEYS = {"seed", "tokens", "packing", "groups", "max_consecutive_skips"}
 
 
 def _typed(cls: type, values: Any, where: str) -> Any:
@@ -163,6 +169,9 @@ def parse_mix(raw: Any, origin: str = "<mix>", check_paths: bool = True) -> MixC
     if max(budget.max_num_tokens_per_sample, budget.expected_num_tokens) > budget.max_num_tokens:
         raise MixConfigError(f"{origin}: tokens need max_num_tokens_per_sample <= max_num_tokens "
                              "and expected_num_tokens <= max_num_tokens")
+    max_skips = raw.get("max_consecutive_skips", DEFAULT_MAX_CONSECUTIVE_SKIPS)
+    if not isinstance(max_skips, int) or isinstance(max_skips, bool) or max_skips < 1:
+        raise MixConfigError(f"{origin}: max_consecutive_skips must be a positive integer, got {max_skips!r}")
     groups, disabled = [], []
     for name, spec in raw["groups"].items():
         enabled = spec.get("enabled", True) if isinstance(spec, dict) else True
@@ -174,7 +183,7 @@ def parse_mix(raw: Any, origin: str = "<mix>", check_paths: bool = True) -> MixC
     if not groups:
         raise MixConfigError(f"{origin}: every group has enabled: false; enable at least one")
     return MixConfig(groups, budget, _typed(PackingConfig, raw.get("packing"), f"{origin}: packing"), seed,
-                     tuple(g.name for g in disabled))
+                     tuple(g.name for g in disabled), max_skips)
 
 
 def load_mix(path: str, check_paths: bool = True) -> MixConfig:

@@ -4,6 +4,15 @@ Per sample: draw a group by weight, take the group stream's next row, render it,
 once it holds ``expected_num_tokens``; a sample that would push it past ``max_num_tokens`` starts the next batch.
 The state attached to a batch is the worker's state at the point the next batch begins (for a carried-over sample:
 just before its group draw), so restoring it replays the carried sample and everything after it identically.
+
+No row is lost without a count. Per dataset and epoch, every row of every shard whose structure could be listed (a
+readable parquet footer, a readable JSONL file) is either delivered once (over all data workers together) or counted
+in ``counters`` under the reason it was skipped (a row of a row group that fails to read counts once, as
+``unreadable_shard``). A shard that cannot be listed at all has no known row count: it is counted once, as a shard,
+under ``unlistable_shard``. Empty shards and row groups have no rows and count nothing.
+
+A stream in which nothing fits (every sample too long, or every row broken) stops with ``NoUsableSampleError``
+after ``mix.max_consecutive_skips`` skipped rows in a row, its one-line message naming datasets, cap and sizes.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from data.mix_config import GroupConfig, MixConfig
 from data.packing import BatchPacker, SpecialTokens
 from data.render import SampleError, SampleRenderer
 from data.segments import PackableSample
-from data.skip_counters import SkipCounters
+from data.skip_counters import UNLISTABLE_SHARD, SkipCounters, SkipStreak
 from data.sources.base import Source
 from data.sources.jsonl import JsonlSource
 from data.sources.parquet import ParquetSource
@@ -39,6 +48,8 @@ class MixWorkerStream:
         self.mix = mix
         self.worker = worker
         self.counters = SkipCounters()
+        self.streak = SkipStreak(mix.max_consecutive_skips, mix.budget.max_num_tokens_per_sample,
+                                 f"data worker {worker} of {num_workers}")
         self.streams = [self._open_group(g, worker, num_workers) for g in mix.groups]
         self.renderers = [SampleRenderer(tokenizer, g.vae_transform.build(), g.vit_transform.build(),
                                          g.think_system_prompt) for g in mix.groups]
@@ -54,10 +65,10 @@ class MixWorkerStream:
         sources = [open_source(group.infos[name]) for name in group.datasets]
         stream = ShardedStream(sources, list(group.datasets.values()), group.shuffle_seed, worker, num_workers,
                                group.shuffle)
-        if worker == 0:  # listing happens on every worker; count unreadable shards once
+        if worker == 0:  # listing happens on every worker; count unlistable shards once
             for source in sources:
                 for path in getattr(source, "unreadable", []):
-                    self.counters.add(source.name, "unreadable_shard", "footer unreadable", path)
+                    self.counters.add(source.name, UNLISTABLE_SHARD, "could not be listed", path)
         return stream
 
     def state(self) -> dict:
@@ -81,7 +92,10 @@ class MixWorkerStream:
         self.batches_emitted = int(state["batches_emitted"])
 
     def next_sample(self) -> tuple[PackableSample, int]:
-        """The next usable sample and its group index; unusable rows are counted and skipped."""
+        """The next usable sample and its group index; unusable rows are counted and skipped.
+
+        Raises ``NoUsableSampleError`` after ``mix.max_consecutive_skips`` skipped rows in a row.
+        """
         budget = self.mix.budget
         while True:
             g = int(self.sampler_rng.choice(len(self.streams), p=self.probabilities))
@@ -92,11 +106,14 @@ class MixWorkerStream:
                 sample = self.renderers[g].render(row, dataset)
             except SampleError as e:
                 self.counters.add(dataset, e.reason, e.detail, where)
+                self.streak.add(dataset, e.reason)
                 continue
             n = sample.num_tokens(self.mix.packing.vit_patch_size, self.mix.packing.vae_downsample)
             if n > budget.max_num_tokens_per_sample:
                 self.counters.add(dataset, "too_long", f"{n} tokens > {budget.max_num_tokens_per_sample}", where)
+                self.streak.add(dataset, "too_long", n)
                 continue
+            self.streak.reset()
             return sample, g
 
     def _emit(self, state: dict) -> dict:

@@ -17,7 +17,7 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 if __package__ in (None, ""):  # run as a file: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,6 +28,7 @@ from inference.benchmark.generate import GenSettings  # noqa: E402
 from inference.benchmark.judges import JUDGE_BACKENDS, JudgeSettings, OpenAIChatConfig  # noqa: E402
 from inference.benchmark.pipeline import STAGES, EvalConfig, run_evaluation  # noqa: E402
 from inference.benchmark.schema import SAMPLES_FILE  # noqa: E402
+from inference.benchmark.run_lock import LOCK_NAME, RunFolderBusy  # noqa: E402
 from inference.benchmark.scorers import SCORER_NAMES  # noqa: E402
 from inference.cli_args import (DEVICE_HELP, DTYPE_CHOICES, BoolFlag, HelpFormatter,  # noqa: E402
                                 add_inference_flags, first_missing_folder, remove_unused_folder, resolve_device,
@@ -80,6 +81,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     j.add_argument("--no-judge-cache", action="store_true", help="ask the judge again instead of replaying replies")
     p.add_argument("--grid-per-category", type=int, default=6, help="samples per category in grids/")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--lock-timeout", type=float, default=0.0, metavar="SECONDS",
+                   help="when another command is using --out: wait up to this long for it (default: 0, refuse at once)")
+    p.add_argument("--fail-on-judge-errors", action="store_true",
+                   help="exit 1 when some items still failed judging after retries (default: exit 0, with a last "
+                        "line saying how many)")
     return p.parse_args(argv)
 
 
@@ -129,7 +135,8 @@ def config_from_args(args: argparse.Namespace, local_rank: int) -> EvalConfig:
         stages=tuple(s for s in args.stages.split(",") if s), generation=GenSettings(args.think, args.seed, hyper),
         judge=judge, scorers=tuple(s for s in args.scorers.split(",") if s), editor_factory=args.editor_factory,
         device=device, dtype=resolve_dtype(args.dtype, device), grid_per_category=args.grid_per_category,
-        show_progress=not args.no_progress, allow_extra_categories=args.allow_extra_categories)
+        show_progress=not args.no_progress, allow_extra_categories=args.allow_extra_categories,
+        lock_timeout_s=args.lock_timeout)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,30 +152,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     from modeling.bagel.config import CheckpointError  # here, not at the top: --help stays fast
 
     new_folder = first_missing_folder(cfg.out)
-    barrier = None
+    barrier = broadcast = None
     if world_size > 1:
         import torch.distributed as dist
 
         # gloo only synchronises the stages; generation itself needs no communication
         dist.init_process_group("gloo", timeout=timedelta(hours=48))
         barrier = dist.barrier
+
+        def broadcast(obj: Any) -> Any:  # rank 0's value on every rank
+            box = [obj]
+            dist.broadcast_object_list(box, src=0)
+            return box[0]
     try:
-        result = run_evaluation(cfg, rank, world_size, barrier=barrier)
+        result = run_evaluation(cfg, rank, world_size, barrier=barrier, broadcast=broadcast)
+    except RunFolderBusy as e:  # another command holds --out: its folder, not ours to remove
+        print(f"rank {rank}: {e}", file=sys.stderr)
+        return 1
     except (ValueError, CheckpointError) as e:  # bad bench folder or categories, changed settings, no/bad model
         print(f"error: {e}", file=sys.stderr)
-        if rank == 0:
-            remove_unused_folder(new_folder, ("config.json",))  # the run folder this command made holds no result
+        if rank == 0:  # the run folder this command made holds no result
+            remove_unused_folder(new_folder, ("config.json", LOCK_NAME))
         return 2
     failures = len(result.generation.failed) if result.generation else 0
     if rank == 0 and result.headline:
-        print(json.dumps({"headline": result.headline, "report": str(Path(cfg.out) / "summary.md")}))
+        print(json.dumps({"headline": result.headline, "report": str(Path(cfg.out) / "summary.md")}), flush=True)
     if world_size > 1:
         import torch.distributed as dist
 
         dist.destroy_process_group()
     if failures:
         print(f"rank {rank}: {failures} samples failed to generate (see log); re-run to retry them", file=sys.stderr)
-    return 1 if failures else 0
+    judge_failed, judged = result.judge_failures()
+    if judge_failed:
+        print(f"{judge_failed} of {judged} items failed judging; re-run to retry them", file=sys.stderr)
+    return 1 if failures or (judge_failed and args.fail_on_judge_errors) else 0
 
 
 if __name__ == "__main__":

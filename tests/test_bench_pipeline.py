@@ -1,12 +1,17 @@
 """The whole evaluation through the CLI: fake editor + rule-based chat server on 127.0.0.1, the ShapesEdit exact
-judge, the real tiny BAGEL on CPU; reports, resume, cache, comparison."""
+judge, the real tiny BAGEL on CPU; reports, resume, cache, comparison; one command per run folder (lock), the
+exit status after judge failures, file permissions."""
 
 from __future__ import annotations
 
 import csv
 import json
 import math
+import os
 import shutil
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,7 @@ from PIL import Image
 import tests.test_bench_support as support
 from inference.benchmark.compare import compare_runs
 from inference.benchmark.files import atomic_write_json, read_json
+from inference.benchmark.run_lock import RunFolderBusy, run_folder_lock
 from inference.eval_benchmark import main
 from tests.test_bench_support import Answer, ChatServer, FakeEditor, last_image_colour, make_bench, prompt_text, shifted
 from tests.fixture_paths import TINY
@@ -244,3 +250,135 @@ def test_torchrun_two_ranks_share_generation_and_rank0_scores(tmp_path, server):
     assert [r["status"] for r in rows] == ["ok", "ok", "parse_fail", "ok", "error"]
     # judged once: a 2, b 3 (one 500), c 2 (re-ask), d 3 (one timeout), e 3 (500 x 3) requests
     assert server.count() == 13
+
+
+# ---------------------------------------------------------------- one command per run folder; the exit status
+
+
+@pytest.fixture
+def gated_server(monkeypatch):
+    """Answers every judge request well, but only once ``release`` is set (so a run can be held mid-scoring)."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    release = threading.Event()
+
+    def rule(body, server):
+        if not release.wait(20):
+            return Answer(status=500, text="test gate never opened")
+        text = prompt_text(body)
+        if "PLAN:" in text:  # CEC
+            return Answer(text=json.dumps({"score": 8, "reasoning": "plan carried out"}))
+        return Answer(text=json.dumps({"score": [8, 9], "reasoning": "fine"}))
+
+    s = ChatServer(rule).start()
+    s.release = release
+    yield s
+    release.set()
+    s.stop()
+
+
+def _in_thread(results: dict, key: str, argv: list[str]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: results.__setitem__(key, main(argv)), daemon=True)
+    thread.start()
+    return thread
+
+
+def _wait_for(condition, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_second_command_on_a_run_folder_refuses_or_waits_and_nothing_is_judged_twice(
+        tmp_path, gated_server, editor_builds, capsys):
+    make_bench(tmp_path / "bench", SPEC)
+    run = tmp_path / "run"
+
+    def args(*extra):
+        return cli(tmp_path / "bench", run, gated_server, "--think", "--judge-timeout", "60", *extra)
+
+    results: dict[str, int] = {}
+    first = _in_thread(results, "first", args("--scorers", "viescore"))
+    _wait_for(lambda: gated_server.count() > 0, "the first command to start judging")  # it holds the folder now
+
+    assert main(args("--scorers", "viescore")) == 1  # default --lock-timeout 0: refuses at once
+    refusal = [line for line in capsys.readouterr().err.splitlines() if "is in use by" in line]
+    assert len(refusal) == 1 and f"is in use by pid {os.getpid()} on {socket.gethostname()}" in refusal[0]
+    assert "--lock-timeout SECONDS" in refusal[0]
+
+    waiting = _in_thread(results, "waiting", args("--scorers", "cec", "--lock-timeout", "60"))
+    time.sleep(1.0)
+    assert waiting.is_alive() and "waiting" not in results  # queued behind the first command
+    gated_server.release.set()
+    first.join(60)
+    waiting.join(60)
+    assert results == {"first": 0, "waiting": 0}
+    # every sample judged once: 2 VIEScore questions by the first command, 1 CEC question by the waiting one
+    assert gated_server.count() == 5 * 2 + 5
+    assert read_json(run / "config.json")["judges"] == {"viescore": "judge-x", "cec": "judge-x"}
+    assert editor_builds == ["fake-ckpt"]  # the waiting command found every image made
+
+
+def test_lock_of_a_killed_command_is_released(tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from inference.benchmark.run_lock import run_folder_lock\n"
+         f"with run_folder_lock({str(tmp_path)!r}):\n    print('held', flush=True); time.sleep(60)"],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderBusy, match=f"in use by pid {holder.pid} on {socket.gethostname()} since .* "
+                                                "after waiting 0.2 s"):
+            with run_folder_lock(tmp_path, timeout_s=0.2, poll_s=0.05):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs in the holder
+        holder.wait()
+    with run_folder_lock(tmp_path):  # the OS released it
+        assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
+
+
+def test_judge_failures_end_with_a_count_and_fail_the_exit_on_request(tmp_path, server, editor_builds, capsys):
+    make_bench(tmp_path / "bench", SPEC)
+    run = tmp_path / "run"
+    assert main(cli(tmp_path / "bench", run, server)) == 0  # c: unparsable replies, e: HTTP 500 after retries
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "2 of 5 items failed judging; re-run to retry them"
+    assert main(cli(tmp_path / "bench", run, server, "--fail-on-judge-errors")) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "2 of 5 items failed judging; re-run to retry them"
+
+
+def test_run_files_get_the_users_umask_permissions(tmp_path, server, editor_builds):
+    make_bench(tmp_path / "bench", SPEC)
+    run = tmp_path / "run"
+    previous = os.umask(0o027)
+    try:
+        main(cli(tmp_path / "bench", run, server))
+    finally:
+        os.umask(previous)
+    files = [run / "config.json", run / "scores.jsonl", run / "images" / "a.png", run / "gen" / "a.json",
+             run / "scores" / "viescore" / "a.json", next((run / "judge_cache").rglob("*.json"))]
+    assert {f.name: oct(f.stat().st_mode & 0o777) for f in files} == {f.name: "0o640" for f in files}
+    assert not list(run.rglob("*.tmp"))
+
+
+def test_torchrun_ranks_all_stop_when_the_run_folder_is_busy(tmp_path, server):
+    """Rank 0 cannot take the lock: it tells rank 1, and both leave with the line instead of waiting at a barrier."""
+    import subprocess
+    import sys
+
+    make_bench(tmp_path / "bench", SPEC)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "inference/eval_benchmark.py", *cli(tmp_path / "bench", out, server)]
+    with run_folder_lock(out):
+        done = subprocess.run(cmd, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                              timeout=120)
+    assert done.returncode != 0
+    for rank in (0, 1):
+        assert f"rank {rank}: run folder {out} is in use by pid {os.getpid()}" in done.stderr, done.stderr[-2000:]
+    assert server.count() == 0 and not (out / "images").exists()

@@ -117,3 +117,14 @@ def test_column_mapping_and_default_kind(tmp_path: Path) -> None:
 def test_too_few_rows_for_workers_is_a_clear_error(shards: str) -> None:
     with pytest.raises(ValueError, match="fewer than the 64 data workers"):
         ShardedStream([ParquetSource("p", [shards])], [None], seed=0, worker=0, num_workers=64)
+
+
+def test_jsonl_file_gone_before_listing_is_recorded_not_fatal(tmp_path: Path) -> None:
+    lines = [json.dumps(r) for r in demo_records(3, kinds=("text",))]
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    source = JsonlSource("j", [str(tmp_path)])
+    (tmp_path / "a.jsonl").unlink()  # removed between start-up and listing
+    units = source.list_units()
+    assert [(Path(u.path).name, u.num_rows) for u in units] == [("b.jsonl", 3)]
+    assert source.unreadable == [str(tmp_path / "a.jsonl")]

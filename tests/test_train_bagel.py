@@ -32,6 +32,7 @@ from train.common.distributed import init_distributed
 from train.sft.build import build_sft_components
 from train.sft.config import SFTConfig
 from train.sft.export import export_checkpoint
+from train.sft import main as sft_main
 from train.sft.loop import run_sft
 from tests.fixture_paths import TINY as TINY_PATH
 
@@ -222,3 +223,26 @@ def test_two_ranks_with_different_modalities_do_not_hang(tmp_path) -> None:
     seen = [torch.load(tmp_path / f"modalities_{rank}.pt") for rank in (0, 1)]
     disagree = [(a[0] != b[0], a[1] != b[1]) for a, b in zip(*seen)]
     assert any(vit for vit, _ in disagree) and any(target for _, target in disagree), seen
+
+
+def test_sft_entry_stops_with_one_line_when_no_sample_fits(tmp_path, dist_info, monkeypatch, capsys) -> None:
+    """The public entry, a loader worker process, every sample over the per-sample cap: one line, exit 1, no loop."""
+    rows = demo_records(6, kinds=("understanding",), size_range=(40, 64), seed=1)
+    write_parquet_shards(rows, str(tmp_path / "data" / "shapes_edit" / "understanding"), row_group_size=2)
+    mix = {"max_consecutive_skips": 40, "tokens": {"expected_num_tokens": 10, "max_num_tokens": 10,
+                                                   "max_num_tokens_per_sample": 10},  # below any sample
+           "packing": {"vit_max_num_patch_per_side": 16, "max_latent_size": 16},
+           "groups": {"u": {"datasets": ["shapes_edit_understanding"], "weight": 1.0, **TRANSFORMS}}}
+    (tmp_path / "mix.yaml").write_text(yaml.safe_dump(mix))
+    monkeypatch.setenv("METACOT_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setattr(sft_main.dist, "destroy_process_group", lambda: None)  # keep the test session's group
+    repo = Path(__file__).resolve().parents[1]
+    code = sft_main.main([str(repo / "configs" / "sft" / "tiny_cpu.yaml"), f"output_dir={tmp_path / 'run'}",
+                          f"model.model_dir={TINY}", "data.source=mix", f"data.mix={tmp_path / 'mix.yaml'}",
+                          "data.num_workers=1", "train.total_steps=2"])
+    err = capsys.readouterr().err
+    assert code == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("[rank 0] data error: data worker 0 of 1: no usable sample in 40 consecutive rows of "
+                           "datasets [shapes_edit_understanding] (skipped: too_long 40); samples had "), last
+    assert "tokens.max_num_tokens_per_sample is 10" in last and "Traceback" not in err

@@ -1,9 +1,11 @@
 """FSDP2 on CPU: a 2-process (gloo) SFT run equals a 1-process run that sees the same batches by accumulation,
-and its sharded checkpoint reloads on one process (DCP resharding)."""
+its sharded checkpoint reloads on one process (DCP resharding), and a shard damaged on one rank is found by the
+ranks together (the newest checkpoint moved aside, both resume from the previous one)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 
 import torch
@@ -32,8 +34,21 @@ def _two_rank_worker(rank: int, port: int, out_dir: str) -> None:
     parts = standin_components(rank=rank, world_size=2, with_noise=True)
     summary = run_sft(tiny_config(out_dir, train={"total_steps": STEPS}), parts, info)
     weights = {k: v.full_tensor() for k, v in parts.model.state_dict().items()}
+    # A copy whose step-4 checkpoint has a bit flipped in the shard rank 1 wrote (and rank 1 verifies): both ranks
+    # must agree to move it aside and resume from step 3.
+    damaged_dir = out_dir + "_damaged"
     if rank == 0:
-        torch.save({"losses": summary.losses, "weights": weights}, os.path.join(out_dir, "result.pt"))
+        shutil.copytree(out_dir, damaged_dir)
+        shard = os.path.join(damaged_dir, "checkpoints", "step_00000004", "__1_0.distcp")
+        data = bytearray(open(shard, "rb").read())
+        data[len(data) // 2] ^= 0x01
+        open(shard, "wb").write(bytes(data))
+    dist.barrier()
+    resumed = run_sft(tiny_config(damaged_dir, train={"total_steps": STEPS}),
+                      standin_components(rank=rank, world_size=2, with_noise=True), info)
+    if rank == 0:
+        torch.save({"losses": summary.losses, "weights": weights, "resumed_losses": resumed.losses,
+                    "resumed_start": resumed.start_step}, os.path.join(out_dir, "result.pt"))
     dist.barrier()  # leave together: the store host (rank 0) must not exit while a peer still talks to it
     dist.destroy_process_group()
 
@@ -46,6 +61,8 @@ def test_two_process_fsdp_matches_one_process(tmp_path) -> None:
     two_dir = str(tmp_path / "two")
     mp.spawn(_two_rank_worker, args=(_free_port(), two_dir), nprocs=2, join=True)
     two = torch.load(os.path.join(two_dir, "result.pt"))
+    assert two["resumed_start"] == 3 and two["resumed_losses"][4] == two["losses"][4]
+    assert os.path.isdir(os.path.join(two_dir + "_damaged", "checkpoints", "step_00000004.damaged-1"))
 
     torch.set_num_threads(1)
     info = init_distributed("cpu")

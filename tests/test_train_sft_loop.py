@@ -1,9 +1,13 @@
-"""The SFT loop on CPU with the test-only stand-ins: learning, exact kill-and-resume, NaN guard, checkpoints."""
+"""The SFT loop on CPU with the test-only stand-ins: learning, exact kill-and-resume, NaN guard, checkpoints (and
+damaged ones: each kind of damage moves the newest aside and resumes from the previous intact one)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import shutil
 
 import pytest
 import torch
@@ -168,3 +172,86 @@ def test_too_many_bad_steps_stop_with_a_checkpoint(tmp_path, dist_info) -> None:
     assert steps == [3, 4]  # the regular step-3 save, then the stop save
     saved = json.load(open(os.path.join(tmp_path, "checkpoints", "step_00000004", "train_state.json")))
     assert saved["extra"]["nan_guard"] == {"skipped_total": 3, "consecutive": 3}
+
+
+def _flip_byte(path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def _truncate(path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGE = {  # name -> (file in the newest checkpoint, how it is damaged, what the log line says)
+    "truncated_shard": ("__0_0.distcp", _truncate, "__0_0.distcp: "),
+    "bit_flipped_shard": ("__0_0.distcp", _flip_byte, "__0_0.distcp: checksum differs"),
+    "broken_train_state": ("train_state.json", lambda p: p.write_text('{"step": 6, '), "train_state.json: "),
+    "truncated_rank_state": ("rank_00000.pt", _truncate, "rank_00000.pt: "),
+    "missing_file": (".metadata", lambda p: p.unlink(), ".metadata: missing"),
+    "broken_manifest": ("MANIFEST.json", lambda p: p.write_text("{not json"), "MANIFEST.json: unreadable"),
+}
+
+
+@pytest.fixture(scope="module")
+def six_step_run(tmp_path_factory, dist_info):
+    """A finished 6-step run with checkpoints at steps 3 and 6, and its losses."""
+    root = tmp_path_factory.mktemp("six")
+    summary = run_sft(tiny_config(str(root)), standin_components(), dist_info)
+    return root, summary.losses
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_damaged_newest_checkpoint_is_moved_aside_and_the_previous_resumes(tmp_path, dist_info, six_step_run,
+                                                                            damage, caplog) -> None:
+    shutil.copytree(six_step_run[0], tmp_path, dirs_exist_ok=True)
+    name, harm, said = DAMAGE[damage]
+    ckpts = tmp_path / "checkpoints"
+    harm(ckpts / "step_00000006" / name)
+    caplog.set_level(logging.WARNING, logger="train.common.checkpoint")
+    resumed = run_sft(tiny_config(str(tmp_path)), standin_components(), dist_info)
+
+    assert resumed.start_step == 3  # from the intact step-3 checkpoint, exactly as the first run went on
+    assert [resumed.losses[s] for s in (4, 5, 6)] == [six_step_run[1][s] for s in (4, 5, 6)]
+    aside = ckpts / "step_00000006.damaged-1"
+    assert aside.is_dir() and (aside / "COMPLETE").is_file()  # kept, nothing deleted
+    assert (aside / name).exists() == (damage != "missing_file")
+    assert [s for s, _ in list_complete_checkpoints(str(ckpts))] == [3, 6]  # step 6 saved again, intact
+    lines = [r.getMessage() for r in caplog.records if "damaged" in r.getMessage()]
+    assert len(lines) == 1 and f"step_00000006 is damaged: {said}" in lines[0], lines
+    assert "moved to step_00000006.damaged-1" in lines[0]
+
+
+def test_checkpoint_without_manifest_still_loads(tmp_path, dist_info, six_step_run, caplog) -> None:
+    """Checkpoints written before manifests existed: loaded unverified, with a note."""
+    shutil.copytree(six_step_run[0], tmp_path, dirs_exist_ok=True)
+    (tmp_path / "checkpoints" / "step_00000006" / "MANIFEST.json").unlink()
+    caplog.set_level(logging.WARNING, logger="train.common.checkpoint")
+    resumed = run_sft(tiny_config(str(tmp_path), train={"total_steps": 7}), standin_components(), dist_info)
+    assert resumed.start_step == 6 and resumed.final_step == 7
+    assert any("has no MANIFEST.json" in r.getMessage() for r in caplog.records)
+
+
+def test_manifest_records_every_file_of_a_checkpoint(six_step_run) -> None:
+    folder = six_step_run[0] / "checkpoints" / "step_00000003"
+    manifest = json.loads((folder / "MANIFEST.json").read_text())["files"]
+    on_disk = {p.name for p in folder.iterdir()} - {"MANIFEST.json", "COMPLETE"}
+    assert set(manifest) == on_disk and {".metadata", "train_state.json", "rank_00000.pt"} <= on_disk
+    for name, entry in manifest.items():  # sha256 over the sha256 digests of 64 MiB blocks
+        data = (folder / name).read_bytes()
+        blocks = [data[i:i + (64 << 20)] for i in range(0, max(len(data), 1), 64 << 20)]
+        top = hashlib.sha256(b"".join(hashlib.sha256(b).digest() for b in blocks)).hexdigest()
+        assert entry == {"size": len(data), "sha256_blocks": top}, name
+
+
+def test_export_refuses_a_damaged_checkpoint(tmp_path, six_step_run, capsys) -> None:
+    from train.sft.export import main as export_main
+
+    shutil.copytree(six_step_run[0] / "checkpoints" / "step_00000006", tmp_path / "step_00000006")
+    _flip_byte(tmp_path / "step_00000006" / "rank_00000.pt")
+    assert export_main([str(tmp_path / "step_00000006"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("is damaged: rank_00000.pt: checksum differs from MANIFEST.json (content changed); "
+                        "export an older step folder") and "\n" not in err
+    assert not (tmp_path / "out").exists()

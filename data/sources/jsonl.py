@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 from data.render import SampleError
 from data.sources.base import ReadUnit, expand_paths, normalize_row
+
+log = logging.getLogger(__name__)
 
 IMAGE_COLUMNS = ("source_image", "target_image")
 
@@ -20,24 +23,38 @@ class JsonlSource:
         self.paths = expand_paths(paths, (".jsonl",))
         self.image_root = image_root
         self.block_rows = block_rows
+        self.unreadable: list[str] = []  # files that could not be read when listing
 
     def list_units(self) -> list[ReadUnit]:
-        """One pass over each file to find the byte offset of every block of ``block_rows`` non-empty lines."""
-        units = []
+        """One pass over each file to find the byte offset of every block of ``block_rows`` non-empty lines.
+
+        A file that cannot be read (permissions, I/O error) is skipped whole and recorded in ``unreadable``.
+        """
+        units: list[ReadUnit] = []
+        self.unreadable = []
         for path in self.paths:
-            with open(path, "rb") as f:
-                offset, start, rows = 0, 0, 0
-                for line in f:
-                    if line.strip():
-                        if rows == 0:
-                            start = offset
-                        rows += 1
-                        if rows == self.block_rows:
-                            units.append(ReadUnit(path, len(units), rows, start))
-                            rows = 0
-                    offset += len(line)
-                if rows:
-                    units.append(ReadUnit(path, len(units), rows, start))
+            try:
+                units.extend(self._list_file(path, len(units)))
+            except OSError as e:
+                log.warning("dataset %s: unreadable file %s skipped (%s)", self.name, path, e)
+                self.unreadable.append(path)
+        return units
+
+    def _list_file(self, path: str, first_index: int) -> list[ReadUnit]:
+        units: list[ReadUnit] = []
+        with open(path, "rb") as f:
+            offset, start, rows = 0, 0, 0
+            for line in f:
+                if line.strip():
+                    if rows == 0:
+                        start = offset
+                    rows += 1
+                    if rows == self.block_rows:
+                        units.append(ReadUnit(path, first_index + len(units), rows, start))
+                        rows = 0
+                offset += len(line)
+            if rows:
+                units.append(ReadUnit(path, first_index + len(units), rows, start))
         return units
 
     def _resolve_images(self, record: dict, base_dir: str) -> dict:

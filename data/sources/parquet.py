@@ -23,7 +23,8 @@ class ParquetSource:
         self.unreadable: list[str] = []  # shards whose footer could not be read when listing
 
     def list_units(self) -> list[ReadUnit]:
-        units = []
+        units: list[ReadUnit] = []
+        self.unreadable = []
         for path in self.paths:
             try:
                 meta = pq.ParquetFile(path).metadata

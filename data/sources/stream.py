@@ -13,6 +13,7 @@ an uninterrupted stream would have given.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ from data.render import SampleError
 from data.sources.base import ReadUnit, Source
 
 log = logging.getLogger(__name__)
+EPOCH_LOG_EVERY_S = 60.0  # at most one 'starts epoch' line per stream per minute
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,16 @@ class CatalogUnit:
 
 
 def build_catalog(sources: list[Source], caps: list[int | None]) -> list[CatalogUnit]:
+    """Every non-empty unit of every source, in order, up to each source's cap (None: all its rows).
+
+    An empty unit (a 0-row shard or row group) is passed over; only a reached cap ends a source's listing.
+    """
     catalog, first_row = [], 0
     for s, (source, cap) in enumerate(zip(sources, caps)):
         used = 0
         for unit in source.list_units():
+            if unit.num_rows == 0:
+                continue
             rows = unit.num_rows if cap is None else min(unit.num_rows, cap - used)
             if rows <= 0:
                 break
@@ -62,6 +70,7 @@ class ShardedStream:
         self.epoch = self.unit_pos = self.row_pos = 0
         self._plan: list[tuple[int, np.ndarray]] | None = None  # this worker's (catalog index, row order) per epoch
         self._rows: tuple[int, list] | None = None  # (catalog index, rows) of the unit in hand
+        self._epoch_logged_at = -EPOCH_LOG_EVERY_S
 
     def state(self) -> dict:
         return {"epoch": self.epoch, "unit_pos": self.unit_pos, "row_pos": self.row_pos}
@@ -108,8 +117,11 @@ class ShardedStream:
             if self.unit_pos >= len(self._plan):
                 self.epoch, self.unit_pos, self.row_pos = self.epoch + 1, 0, 0
                 self._plan = self._epoch_plan()
-                log.info("worker %d starts epoch %d of [%s]", self.worker, self.epoch,
-                         ", ".join(s.name for s in self.sources))
+                now = time.monotonic()
+                if now - self._epoch_logged_at >= EPOCH_LOG_EVERY_S:  # a tiny dataset must not flood the log
+                    log.info("worker %d starts epoch %d of [%s]", self.worker, self.epoch,
+                             ", ".join(s.name for s in self.sources))
+                    self._epoch_logged_at = now
             else:
                 self.unit_pos, self.row_pos = self.unit_pos + 1, 0
         c, order = self._plan[self.unit_pos]

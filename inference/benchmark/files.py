@@ -2,6 +2,7 @@
 
 Every output is written to a temporary file in the same folder and moved into place with ``os.replace``, so an
 interrupted run never leaves a half-written image or record that a resumed run would mistake for a finished one.
+Shared records (``config.json``) are updated by read-merge-write (``update_json``) under the run folder's lock.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from PIL import Image
 
@@ -18,6 +19,8 @@ from data.atomic_write import temporary_sibling
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes a temporary file beside ``path`` and renames it into place; the file gets the permissions any new file
+    gets (0o666 less the umask), not the owner-only ones of ``tempfile.mkstemp``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temporary_sibling(path)  # not mkstemp: its 0600 would hide results from the team
@@ -41,6 +44,17 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def update_json(path: str | os.PathLike, change: Callable[[dict], None]) -> dict:
+    """Read-merge-write of a JSON object file: re-reads the newest content, applies ``change`` in place and writes
+    it back atomically, so keys other writers added are kept. Callers hold the run folder's lock
+    (``inference/benchmark/run_lock.py``), which orders the writers."""
+    current = read_json(path)
+    current = current if isinstance(current, dict) else {}
+    change(current)
+    atomic_write_json(path, current)
+    return current
 
 
 def png_bytes(image: Image.Image) -> bytes:

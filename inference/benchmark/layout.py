@@ -1,6 +1,7 @@
 """Where a run keeps its files (``runs/eval/NAME/``); one place so every stage agrees.
 
-    config.json               settings of the run (checked on resume)
+    .lock                     held by the command using the folder (pid, host, start, command line)
+    config.json               settings of the run (checked on resume) and the judge of each scorer
     images/<id>.png           edited images
     gen/<id>.json             one generation record per finished sample (CoT text, settings, seed, time)
     scores/<scorer>/<id>.json one score record per judged sample (also failures, with their status)

@@ -4,24 +4,31 @@
 run on rank 0 only, after ``barrier`` (torch.distributed under torchrun). The editor is built only when some sample
 of this rank still needs generating, so a resumed or score-only run never loads the model. ``config.json`` records
 the generation settings; resuming into a folder made with other settings is refused rather than mixed.
+
+One command at a time per run folder: rank 0 holds the folder's lock (``run_lock.py``) for the whole run, and a
+second command waits up to ``lock_timeout_s`` and then refuses, so no sample is judged (and paid for) twice. Rank 0
+shares the outcome of locking and the config check with the other ranks (``broadcast``), so they stop too instead
+of waiting at a barrier.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from inference.benchmark.benchmarks import bench_spec
+from inference.benchmark.benchmarks import BenchSpec, bench_spec
 from inference.benchmark.editor import DEFAULT_FACTORY, Editor, build_editor
-from inference.benchmark.files import atomic_write_json, read_json
+from inference.benchmark.files import atomic_write_json, read_json, update_json
 from inference.benchmark.generate import GenOutcome, GenSettings, is_generated, run_generation, shard
 from inference.benchmark.grid import write_grids
 from inference.benchmark.judges import JudgeSettings, build_judge
 from inference.benchmark.layout import RunLayout
 from inference.benchmark.report import write_report
-from inference.benchmark.schema import load_benchmark
+from inference.benchmark.run_lock import RunFolderBusy, run_folder_lock
+from inference.benchmark.schema import LoadedBenchmark, load_benchmark
 from inference.benchmark.score import ScoreOutcome, run_scoring
 from inference.benchmark.tasks21_categories import check_categories
 from inference.benchmark.scorers import build_scorer
@@ -50,6 +57,7 @@ class EvalConfig:
     grid_per_category: int = 6
     show_progress: bool = True
     allow_extra_categories: bool = False  # a bench with a fixed category list may hold others too
+    lock_timeout_s: float = 0.0  # how long to wait for another command holding the run folder (0: refuse at once)
 
     def resolved_scorers(self) -> tuple[str, ...]:
         if self.scorers:
@@ -62,6 +70,11 @@ class EvalResult:
     generation: GenOutcome | None = None
     scoring: dict[str, ScoreOutcome] = field(default_factory=dict)
     headline: dict[str, float | None] = field(default_factory=dict)
+
+    def judge_failures(self) -> tuple[int, int]:
+        """(items whose judging failed after retries, items judged or already done) over all scorers, rank 0."""
+        failed = sum(len(o.failed) for o in self.scoring.values())
+        return failed, sum(len(o.scored) + len(o.already_done) for o in self.scoring.values())
 
 
 def _generation_identity(cfg: EvalConfig) -> dict:
@@ -90,7 +103,9 @@ def check_run_config(layout: RunLayout, cfg: EvalConfig) -> dict:
 
 
 def run_evaluation(cfg: EvalConfig, rank: int = 0, world_size: int = 1, editor: Editor | None = None,
-                   barrier: Callable[[], None] | None = None) -> EvalResult:
+                   barrier: Callable[[], None] | None = None,
+                   broadcast: Callable[[Any], Any] | None = None) -> EvalResult:
+    """``barrier`` and ``broadcast`` (rank 0's value on every rank) are needed when ``world_size > 1``."""
     unknown = set(cfg.stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; choose from {', '.join(STAGES)}")
@@ -107,7 +122,28 @@ def run_evaluation(cfg: EvalConfig, rank: int = 0, world_size: int = 1, editor: 
             raise ValueError(f"{missing} samples still need generating and no model is given; pass --model-path DIR "
                              "or download one with `bash scripts/download_ckpt.sh`")
     layout.root.mkdir(parents=True, exist_ok=True)
-    run_config = check_run_config(layout, cfg) if rank == 0 else None
+    with ExitStack() as held:
+        refusal: Exception | None = None
+        if rank == 0:
+            try:
+                held.enter_context(run_folder_lock(layout.root, cfg.lock_timeout_s))
+                check_run_config(layout, cfg)
+            except (RunFolderBusy, RunConfigMismatch) as e:
+                refusal = e
+        if broadcast is not None:
+            refusal = broadcast(refusal)
+        if refusal is not None:
+            raise refusal
+        return _run_stages(cfg, spec, bench, layout, rank, world_size, editor, barrier)
+
+
+def _record_judge(layout: RunLayout, scorer_name: str, judge_model: str) -> None:
+    """Adds one scorer's judge to config.json's record, keeping every other scorer's entry."""
+    update_json(layout.config, lambda stored: stored.setdefault("judges", {}).update({scorer_name: judge_model}))
+
+
+def _run_stages(cfg: EvalConfig, spec: BenchSpec, bench: LoadedBenchmark, layout: RunLayout, rank: int,
+                world_size: int, editor: Editor | None, barrier: Callable[[], None] | None) -> EvalResult:
     result = EvalResult()
     if "generate" in cfg.stages:
         if barrier is not None:
@@ -128,10 +164,9 @@ def run_evaluation(cfg: EvalConfig, rank: int = 0, world_size: int = 1, editor: 
         for name in scorer_names:
             scorer = build_scorer(name, judge, bench.judge_prompts)
             result.scoring[name] = run_scoring(bench, layout, scorer, cfg.judge.concurrency, cfg.show_progress)
-            run_config["judges"][name] = scorer.judge_model
-        atomic_write_json(layout.config, run_config)
+            _record_judge(layout, name, scorer.judge_model)
     if "report" in cfg.stages:
-        report_config = {**run_config, "judge_settings": asdict(cfg.judge)}
+        report_config = {**read_json(layout.config), "judge_settings": asdict(cfg.judge)}
         aggregates = write_report(bench, layout, spec, scorer_names, report_config)
         write_grids(bench, layout, scorer_names[0], cfg.grid_per_category)
         result.headline = {a.scorer: getattr(a, spec.official).get("overall") for a in aggregates}

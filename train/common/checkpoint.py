@@ -5,14 +5,22 @@ Layout of one checkpoint (``<dir>/step_00001000/``):
     rank_00000.pt ...         per-rank RNG states and data-stream state
     train_state.json          step, world size, skipped-step counters
     config.yaml               the run's full config
+    MANIFEST.json             size and checksum (block sha256) of every file above (``checkpoint_manifest.py``)
     COMPLETE                  written last; a folder without it is ignored
-Every rank writes into ``step_XXXXXXXX.tmp``; after a barrier rank 0 adds COMPLETE and renames the folder, so a run
-killed mid-save never leaves a folder that looks complete. Only the newest ``keep_last`` checkpoints are kept.
+Every rank writes into ``step_XXXXXXXX.tmp``; after a barrier the ranks hash what they wrote, rank 0 writes the
+manifest, adds COMPLETE and renames the folder, so a run killed mid-save never leaves a folder that looks complete.
+Only the newest ``keep_last`` checkpoints are kept.
+
+Resume with ``resume_checkpoint(manager)``: it checks the newest complete checkpoint against its manifest; a damaged
+one (truncated, bit-flipped or missing file, broken manifest) is renamed ``step_XXXXXXXX.damaged-<n>`` (nothing is
+deleted; such a folder is never resumed from nor pruned), one line names the damaged file, and the next newest
+intact checkpoint is used. Checkpoints written before manifests existed are loaded unverified, with a note.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,9 +38,12 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from train.common.checkpoint_manifest import MANIFEST, verify_manifest, write_manifest
 from train.common.distributed import barrier
 from train.common.ema import EMA
 from train.common.rng import rng_state, set_rng_state
+
+log = logging.getLogger(__name__)
 
 COMPLETE_MARKER = "COMPLETE"
 _STEP_DIR = re.compile(r"^step_(\d{8})$")
@@ -96,6 +107,7 @@ class CheckpointManager:
                 json.dump({"step": step, "world_size": self.world_size, "extra": extra}, f, indent=1)
             config_writer(os.path.join(tmp, "config.yaml"))
         barrier()
+        write_manifest(tmp, self.rank, self.world_size, exclude={COMPLETE_MARKER})
         if self.rank == 0:
             with open(os.path.join(tmp, COMPLETE_MARKER), "w") as f:
                 f.write(f"{step}\n")
@@ -146,3 +158,57 @@ def broadcast_object(obj: Any) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def _unverified_problem(path: str) -> str | None:
+    """For a checkpoint without manifest: what is visibly broken (unparsable state, missing files), else None."""
+    try:
+        with open(os.path.join(path, "train_state.json")) as f:
+            meta = json.load(f)
+        world = int(meta["world_size"])
+        int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return f"train_state.json: unreadable ({type(e).__name__}: {e})"
+    for name in [".metadata"] + [f"rank_{r:05d}.pt" for r in range(world)]:
+        if not os.path.isfile(os.path.join(path, name)):
+            return f"{name}: missing"
+    return None
+
+
+def check_checkpoint(path: str, rank: int, world_size: int) -> str | None:
+    """None when the checkpoint is intact, else the damaged file and how (collective; same answer on all ranks)."""
+    has_manifest = broadcast_object(os.path.exists(os.path.join(path, MANIFEST)))
+    if has_manifest:
+        return verify_manifest(path, rank, world_size)
+    if rank == 0:
+        log.warning("checkpoint %s has no %s (written before checkpoints were verified): loading it unverified",
+                    path, MANIFEST)
+    return broadcast_object(_unverified_problem(path) if rank == 0 else None)
+
+
+def move_aside(path: str) -> str:
+    """Renames a damaged checkpoint to ``<path>.damaged-<n>`` (first free n) and returns the new path."""
+    n = 1
+    while os.path.exists(f"{path}.damaged-{n}"):
+        n += 1
+    os.replace(path, f"{path}.damaged-{n}")
+    return f"{path}.damaged-{n}"
+
+
+def resume_checkpoint(manager: CheckpointManager) -> str | None:
+    """The newest intact complete checkpoint under ``manager.root`` (None: start fresh); every rank calls it.
+
+    Damaged checkpoints met on the way are moved aside (see the module docstring), each with one warning line.
+    """
+    while True:
+        path = broadcast_object(latest_checkpoint(manager.root) if manager.rank == 0 else None)
+        if path is None:
+            return None
+        problem = check_checkpoint(path, manager.rank, manager.world_size)
+        if problem is None:
+            return path
+        if manager.rank == 0:
+            moved = move_aside(path)
+            log.warning("checkpoint %s is damaged: %s; moved to %s, resuming from the newest intact checkpoint",
+                        path, problem, os.path.basename(moved))
+        barrier()

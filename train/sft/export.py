@@ -19,6 +19,7 @@ from torch.distributed.tensor import DTensor
 
 from inference.cli_args import HelpFormatter
 from modeling.bagel.loader import export_bagel
+from train.common.checkpoint import check_checkpoint
 from train.common.distributed import barrier
 from train.common.ema import EMA
 from train.common.parallelize import DTYPES
@@ -82,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     if not os.path.isfile(os.path.join(args.checkpoint, "COMPLETE")):
         print(f"{args.checkpoint} is not a complete checkpoint (no COMPLETE marker); pick another step folder",
               file=sys.stderr)
+        return 2
+    problem = check_checkpoint(args.checkpoint, rank=0, world_size=1)
+    if problem is not None:
+        print(f"{args.checkpoint} is damaged: {problem}; export an older step folder", file=sys.stderr)
         return 2
     export_checkpoint(args.checkpoint, args.out_dir, args.dtype)
     print(f"exported {args.checkpoint} -> {args.out_dir}")

@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from train.common.checkpoint import CheckpointManager, broadcast_object, latest_checkpoint
+from train.common.checkpoint import CheckpointManager, resume_checkpoint
 from train.common.config import save_config, to_dict, to_yaml
 from train.common.distributed import DistInfo, barrier
 from train.common.ema import EMA
@@ -39,7 +39,7 @@ class RunSummary:
 
 def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
             on_step: StepCallback | None = None) -> RunSummary:
-    """Train until ``cfg.train.total_steps``; resumes from the newest complete checkpoint when one exists."""
+    """Train until ``cfg.train.total_steps``; resumes from the newest intact checkpoint when one exists."""
     device, rank, world = dist_info.device, dist_info.rank, dist_info.world_size
     seed_everything(cfg.train.seed + rank)
     model = parts.model
@@ -62,7 +62,7 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
     ckpt = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.checkpoint.keep_last, rank, world)
 
     start_step = 0
-    resume_path = broadcast_object(latest_checkpoint(ckpt.root) if cfg.checkpoint.resume else None)
+    resume_path = resume_checkpoint(ckpt) if cfg.checkpoint.resume else None
     if resume_path is not None:
         state, data_state = ckpt.load(resume_path, model, optimizer, ema,
                                       restore_data=not cfg.checkpoint.restart_data_stream)

@@ -1,8 +1,9 @@
 """SFT entry point: ``python -m train.sft.main CONFIG.yaml [section.key=value ...]`` (under torchrun for many GPUs).
 
-Resumes automatically from the newest complete checkpoint in ``<output_dir>/checkpoints``. A ``model.model_dir``
-naming a missing ``ckpts/`` folder (ckpts/bagel) is downloaded first, by local rank 0; ``--prepare`` does only
-that and the config check (the launchers run it once per node before torchrun).
+Resumes automatically from the newest intact checkpoint in ``<output_dir>/checkpoints`` (damaged ones are moved
+aside as ``step_XXXXXXXX.damaged-<n>``, see ``train/common/checkpoint.py``). A ``model.model_dir`` naming a missing
+``ckpts/`` folder (ckpts/bagel) is downloaded first, by local rank 0; ``--prepare`` does only that and the config
+check (the launchers run it once per node before torchrun).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch.distributed as dist
 
 from data.mix_config import MixConfigError
 from inference.cli_args import HelpFormatter
+from data.skip_counters import NoUsableSampleError
 from modeling.bagel.config import CheckpointError
 from modeling.bagel.hub import HubDownloadError
 from train.common.config import ConfigError, load_config
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         run_sft(cfg, build_sft_components(cfg, info), info)
     except (TrainingDiverged, CheckpointError, MixConfigError, FileNotFoundError, HubDownloadError) as e:
         print(f"[rank {info.rank}] {e}", file=sys.stderr)
+        return 1
+    except NoUsableSampleError as e:  # raised in a loader worker, re-raised here with its traceback in the message
+        print(f"[rank {info.rank}] data error: {e.line}", file=sys.stderr)
         return 1
     finally:
         dist.destroy_process_group()

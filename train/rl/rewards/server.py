@@ -115,10 +115,8 @@ def start_vllm_server(cfg: RewardServerConfig, log_path: str | Path | None = Non
         if s.connect_ex((cfg.host, cfg.port)) == 0:
             raise RewardServerError(f"reward server port {cfg.host}:{cfg.port} is already in use; choose another "
                                     "port, or use mode external if that is your judge server")
-    if log_path is None:
-        handle, name = tempfile.mkstemp(prefix="reward_server_", suffix=".log")
-        os.close(handle)
-        log_path = name
+    if log_path is None:  # the trainer passes one under its output_dir; this is for direct library use
+        log_path = Path(tempfile.gettempdir()) / f"reward_server_{os.getpid()}_{cfg.port}.log"
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
