@@ -80,6 +80,8 @@ for _info in (
                 description="ShapesEdit edits without CoT (the edit-only baseline)."),
     DatasetInfo("shapes_edit_understanding", "parquet", ("shapes_edit/understanding",), kind="understanding",
                 description="ShapesEdit questions about the source scene."),
+    DatasetInfo("shapes_edit_reflection", "parquet", ("shapes_edit/reflection",), kind="reflection",
+                description="ShapesEdit reflection rounds: (source, imperfect edit) -> the exact judge's verdict."),
     DatasetInfo("example_jsonl_edit", "jsonl", ("examples/edit/*.jsonl",),
                 description="Layout example: JSONL records with image paths relative to the file."),
 ):

@@ -114,11 +114,11 @@ class MetaCoT:
 
 
 _FIELD = {
-    "task": re.compile(r"^Task:\s*(.*)$", re.M),
-    "target": re.compile(r"^Target:\s*(.*)$", re.M),
-    "ability": re.compile(r"^Understanding ability:\s*(.*)$", re.M),
-    "step1": re.compile(r"^Step 1 - Meta-task summary:\s*(.*)$", re.M),
-    "step2": re.compile(r"^Step 2 - Task thinking:\s*(.*)$", re.M),
+    "task": re.compile(r"^Task:[ \t]*(.*)$", re.M),
+    "target": re.compile(r"^Target:[ \t]*(.*)$", re.M),
+    "ability": re.compile(r"^Understanding ability:[ \t]*(.*)$", re.M),
+    "step1": re.compile(r"^Step 1 - Meta-task summary:[ \t]*(.*)$", re.M),
+    "step2": re.compile(r"^Step 2 - Task thinking:[ \t]*(.*)$", re.M),
 }
 _STEP3 = "Step 3 - Target traversal:"
 _TARGET_LINE = re.compile(

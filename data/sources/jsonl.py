@@ -6,9 +6,8 @@ import json
 import os
 
 from data.render import SampleError
+from data.sample_schema import IMAGE_COLUMNS
 from data.sources.base import ReadUnit, expand_paths, normalize_row
-
-IMAGE_COLUMNS = ("source_image", "target_image")
 
 
 class JsonlSource:
