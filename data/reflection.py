@@ -93,8 +93,8 @@ def parse_reflection(text: str) -> Reflection:
         m = _LINE.match(line.strip())
         key = m.group("key").lower() if m else None
         if key not in _KEYS:
-            raise ReflectionParseError(f"{line.strip()!r} is not one of the lines {', '.join(k + ': ...' for k in _KEYS)}",
-                                       number)
+            expected = ", ".join(f"'{k}: ...'" for k in _KEYS)
+            raise ReflectionParseError(f"{line.strip()!r} is not one of the lines {expected}", number)
         if key in found:
             raise ReflectionParseError(f"'{key}' given twice", number)
         found[key] = m.group("value").strip()

@@ -19,7 +19,7 @@ from .benchmark.files import atomic_write_png
 from .cot_override import describe_cot, edit_with_cot, read_cot_file
 from .edit_io import EditJob, InputError, check_output_path, load_input_image, run_edit_job, validate_job, write_result
 from .inferencer import BagelInferencer, EditResult
-from .reflection import DEFAULT_MAX_ROUNDS, ReflectionResult, reflect_and_edit
+from .reflection import DEFAULT_MAX_ROUNDS, DEFAULT_VERDICT_TOKENS, ReflectionResult, reflect_and_edit
 from .reflection_sheet import reflection_sheet
 from .session import Session, SessionError, replay, run_turn
 
@@ -30,6 +30,8 @@ def add_reasoning_arguments(p: argparse.ArgumentParser) -> None:
                    help="after the edit the model judges the result (success / refine / failed) and, for refine, "
                         "edits the result again with its refined instruction; every round goes to OUT.json")
     g.add_argument("--max-rounds", type=int, default=DEFAULT_MAX_ROUNDS, help="with --reflect: most edits in all")
+    g.add_argument("--max-verdict-tokens", type=int, default=DEFAULT_VERDICT_TOKENS,
+                   help="with --reflect: token budget of each verdict")
     g.add_argument("--contact-sheet", metavar="PATH", help="with --reflect: write the source and every round side "
                                                           "by side to this image")
     g.add_argument("--print-cot", action="store_true", help="print the plan: triplet, meta-tasks, targets and boxes")
@@ -45,6 +47,7 @@ def add_reasoning_arguments(p: argparse.ArgumentParser) -> None:
 class ReasoningOptions:
     reflect: bool = False
     max_rounds: int = DEFAULT_MAX_ROUNDS
+    max_verdict_tokens: int = DEFAULT_VERDICT_TOKENS
     contact_sheet: Path | None = None
     print_cot: bool = False
     cot: MetaCoT | None = None
@@ -59,8 +62,9 @@ class ReasoningOptions:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "ReasoningOptions":
         """Every check the reasoning flags can fail before the model loads (nothing is written)."""
-        if args.max_rounds < 1:
-            raise InputError(f"--max-rounds {args.max_rounds} must be at least 1")
+        if args.max_rounds < 1 or args.max_verdict_tokens < 1:
+            raise InputError(f"--max-rounds ({args.max_rounds}) and --max-verdict-tokens ({args.max_verdict_tokens}) "
+                             "must be at least 1")
         if args.contact_sheet and not args.reflect:
             raise InputError("--contact-sheet shows reflection rounds; add --reflect")
         if args.contact_sheet and args.batch:
@@ -69,9 +73,9 @@ class ReasoningOptions:
             raise InputError("--cot-file is the plan of one edit; pass --image/--instruction instead of --batch")
         if args.replay and not args.session:
             raise InputError("--replay regenerates a session; add --session DIR")
-        options = cls(args.reflect, args.max_rounds, check_output_path(args.contact_sheet) if args.contact_sheet
-                      else None, args.print_cot, read_cot_file(args.cot_file) if args.cot_file else None,
-                      args.cot_file)
+        options = cls(args.reflect, args.max_rounds, args.max_verdict_tokens,
+                      check_output_path(args.contact_sheet) if args.contact_sheet else None, args.print_cot,
+                      read_cot_file(args.cot_file) if args.cot_file else None, args.cot_file)
         if args.session:
             options.session = cls._check_session(args)
             if args.replay:
@@ -128,7 +132,8 @@ def run_reasoning_job(inferencer: BagelInferencer, job: EditJob, options: Reason
         extra.update(cot_file=options.cot_file, cot_source="file")
     if options.reflect:
         result = reflect_and_edit(inferencer, image, job.instruction, think=job.think, seed=job.seed,
-                                  max_rounds=options.max_rounds, cot=options.cot, **overrides)
+                                  max_rounds=options.max_rounds, cot=options.cot,
+                                  max_verdict_tokens=options.max_verdict_tokens, **overrides)
         extra["reflection"] = _reflection_record(result, job.out)
         if options.contact_sheet is not None:
             reflection_sheet(image, result).save(options.contact_sheet)

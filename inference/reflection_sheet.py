@@ -21,7 +21,7 @@ def _font() -> ImageFont.ImageFont:
 
 def _caption(round_) -> list[str]:
     verdict = round_.verdict
-    said = verdict.reason if verdict is not None else f"(unparsed) {round_.verdict_text.strip()[:200]}"
+    said = verdict.reason if verdict is not None else repr(round_.verdict_text.strip()[:200])
     return [f"edit: {round_.instruction}", f"verdict {round_.outcome}: {said}"]
 
 
@@ -39,7 +39,9 @@ def reflection_sheet(source: Image.Image, result: ReflectionResult, thumb: int =
                   fill=(20, 20, 20), font=font)
         top = MARGIN + LINE_H
         shown = image.convert("RGB")
-        shown.thumbnail((thumb, thumb))
+        scale = thumb / max(shown.size)  # every panel as large as the cell, small results enlarged pixel by pixel
+        shown = shown.resize((max(1, round(shown.width * scale)), max(1, round(shown.height * scale))),
+                             Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS)
         sheet.paste(shown, (x, top))
         lines = [wrapped for text in caption for wrapped in textwrap.wrap(text, chars)][:TEXT_LINES]
         for k, line in enumerate(lines):

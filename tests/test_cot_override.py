@@ -78,7 +78,8 @@ def test_cot_file_conditions_like_the_models_own_plan(inferencer, sample, tmp_pa
 def test_moved_box_changes_only_the_thinking_tokens(inferencer, sample, monkeypatch) -> None:
     image, cot = render(sample.source, 128), sample.cot
     other = next(s for s in sample.source.shapes if s.box != cot.traversal[0].box)
-    moved = MetaCoT.from_dict({**cot.to_dict(), "traversal": [{**cot.to_dict()["traversal"][0], "box": list(other.box)}]})
+    first_line = {**cot.to_dict()["traversal"][0], "box": list(other.box)}
+    moved = MetaCoT.from_dict({**cot.to_dict(), "traversal": [first_line]})
     seen = _capture(monkeypatch, inferencer)
     edit_with_cot(inferencer, image, sample.instruction, cot, seed=3, **FAST)
     edit_with_cot(inferencer, image, sample.instruction, moved, seed=3, **FAST)

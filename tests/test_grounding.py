@@ -16,7 +16,8 @@ def grounded_cot() -> MetaCoT:
     return MetaCoT("swap two shapes", "the red circle and the blue star", "spatial grounding",
                    ["Position Change", "Replacement"], "Move one shape and recolour another.",
                    "The circle moves right; the star becomes green.",
-                   [TargetStep("small red circle", "Position Change", "move it to [525, 25, 625, 125]", (0, 0, 100, 100)),
+                   [TargetStep("small red circle", "Position Change", "move it to [525, 25, 625, 125]",
+                               (0, 0, 100, 100)),
                     TargetStep("large blue star", "Replacement", "recolour it green", (800, 800, 999, 999)),
                     TargetStep("the whole scene", "Camera Motion", "rotate the view 90 degrees clockwise")])
 

@@ -75,7 +75,8 @@ def _on_other(op: EditOp, other: Shape) -> EditOp | None:
 def _wrong_value(op: EditOp, scene: Scene, rng: random.Random) -> EditOp | None:
     if isinstance(op, Replace) and (changes := _changed(op)):
         attribute = rng.choice(sorted(changes))
-        wrong = [v for v in ATTRIBUTE_CHOICES[attribute] if v not in (getattr(op.target, attribute), changes[attribute])]
+        taken = (getattr(op.target, attribute), changes[attribute])
+        wrong = [v for v in ATTRIBUTE_CHOICES[attribute] if v not in taken]
         return Replace(op.target, op.new.replace(**{attribute: rng.choice(wrong)})) if wrong else None
     if isinstance(op, Add):
         return Add(op.new.replace(colour=rng.choice([c for c in COLOURS if c != op.new.colour])))

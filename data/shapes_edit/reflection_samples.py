@@ -80,7 +80,8 @@ def impossible_instruction(source: Scene, rng: random.Random) -> tuple[str, Meta
                   "Nothing matches, so nothing changes; keep every shape and the background.",
                   f"Looking for a {colour} {form}: the picture has {shapes}, and none of them is a {colour} {form}. "
                   "The instruction cannot be carried out, so the picture stays as it is.")
-    return instruction, cot, Reflection("failed", f"There is no {colour} {form} in the picture, so it cannot be {verb}.")
+    verdict = Reflection("failed", f"There is no {colour} {form} in the picture, so it cannot be {verb}.")
+    return instruction, cot, verdict
 
 
 def judged_verdict(source: Scene, target: Scene, result: Scene, cot: MetaCoT, size: int,

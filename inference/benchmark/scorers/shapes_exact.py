@@ -1,7 +1,9 @@
 """The ShapesEdit 'exact' judge: compares the edited image with the benchmark's known target scene, no VLM.
 
 Wraps ``data.shapes_edit.judge.score_edit(reference, result_image, cot_text) -> dict`` (0-10 scores, ``overall``,
-``explanation``), imported only when first used, so the other benchmarks do not need the ShapesEdit package.
+``explanation``), imported only when first used, so the other benchmarks do not need the ShapesEdit package. With the
+model's CoT it adds ``box_iou`` (``data.shapes_edit.grounding``: its boxes against the true objects), and it tells
+reflection scoring whether an image is exactly right (``is_success``).
 """
 
 from __future__ import annotations
@@ -47,5 +49,13 @@ class ShapesExactScorer:
                                error=f"score_edit returned no numeric 'overall' (keys: {sorted(result)})")
         subscores = {k: float(v) for k, v in result.items()
                      if k != "overall" and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if "cot" in sample.reference:
+            box_iou = importlib.import_module("data.shapes_edit.grounding").cot_box_iou(sample.reference, cot_text)
+            if box_iou is not None:
+                subscores["box_iou"] = box_iou
         return ScoreRecord(sample.id, self.name, self.judge_model, "ok", overall=float(overall),
                            subscores=subscores, explanation=str(result.get("explanation", "")), attempts=1)
+
+    def is_success(self, record: ScoreRecord) -> bool:
+        """The exact truth a reflection verdict is checked against: the image is read as exactly the target."""
+        return importlib.import_module("data.shapes_edit.reflection_samples").is_exact(record.subscores)
