@@ -28,15 +28,17 @@ def add_reasoning_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("reasoning: reflection, plans, sessions")
     g.add_argument("--reflect", action="store_true",
                    help="after the edit the model judges the result (success / refine / failed) and, for refine, "
-                        "edits the result again with its refined instruction; every round goes to OUT.json")
-    g.add_argument("--max-rounds", type=int, default=DEFAULT_MAX_ROUNDS, help="with --reflect: most edits in all")
+                        "edits the result again with its refined instruction; every round goes to the JSON sidecar")
+    g.add_argument("--max-rounds", type=int, default=DEFAULT_MAX_ROUNDS,
+                   help=f"with --reflect: most edits in all (default {DEFAULT_MAX_ROUNDS})")
     g.add_argument("--max-verdict-tokens", type=int, default=DEFAULT_VERDICT_TOKENS,
-                   help="with --reflect: token budget of each verdict")
+                   help=f"with --reflect: token budget of each verdict (default {DEFAULT_VERDICT_TOKENS})")
     g.add_argument("--contact-sheet", metavar="PATH", help="with --reflect: write the source and every round side "
                                                           "by side to this image")
     g.add_argument("--print-cot", action="store_true", help="print the plan: triplet, meta-tasks, targets and boxes")
-    g.add_argument("--cot-file", metavar="FILE", help="edit following this Meta-CoT (text as --print-cot's source "
-                                                     "writes it, or JSON) instead of a plan of the model's own")
+    g.add_argument("--cot-file", metavar="FILE", help="edit following this Meta-CoT (the text layout the model writes, "
+                                                     "<think> tags optional, or its JSON record) instead of a plan "
+                                                     "of the model's own")
     g.add_argument("--session", metavar="DIR", help="multi-turn session folder: with --image a new session starts, "
                                                     "without it the last result is edited with --instruction")
     g.add_argument("--replay", metavar="NEWDIR", help="with --session: regenerate every turn into the new folder "

@@ -24,6 +24,12 @@ def sample(tmp_path):
     return chosen
 
 
+def _sidecar(out):
+    """OUT's JSON record (OUT.json, or OUT.png.json where the CLI names it so)."""
+    return json.loads(next(p for p in (out.with_suffix(".json"), out.with_name(out.name + ".json")) if p.exists())
+                      .read_text())
+
+
 def _run(capsys, tmp_path, *args):
     code = main(["--model-path", str(TINY), "--image", str(tmp_path / "in.png"), *args, *FAST])
     return code, capsys.readouterr()
@@ -34,7 +40,7 @@ def test_reflect_writes_every_round_and_a_contact_sheet(tmp_path, capsys, sample
     code, io = _run(capsys, tmp_path, "--instruction", sample.instruction, "--out", str(out), "--reflect",
                     "--max-rounds", "2", "--max-verdict-tokens", "12", "--contact-sheet", str(sheet))
     assert code == 0, io.err
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = _sidecar(out)
     reflection = meta["reflection"]
     # the untrained fixture writes no verdict: the loop stops after round 1 and says why
     assert reflection["max_rounds"] == 2 and reflection["stop_reason"] == "unparsed"
@@ -54,7 +60,7 @@ def test_cot_file_is_followed_and_printed(tmp_path, capsys, sample) -> None:
     assert code == 0, io.err
     box = ", ".join(map(str, sample.cot.traversal[0].box))
     assert f"task: {sample.cot.task}" in io.out and f"box [{box}]" in io.out and "meta-tasks: Replacement" in io.out
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = _sidecar(out)
     assert meta["think_text"] == sample.cot.render() and meta["cot_source"] == "file"
 
 
@@ -70,5 +76,5 @@ def test_bad_reasoning_flags_are_one_line_errors(tmp_path, capsys, sample, extra
     extra = [str(plan) if a == "PLAN" else a for a in extra]
     code, io = _run(capsys, tmp_path, "--instruction", "x", "--out", str(tmp_path / "o.png"), *extra)
     assert code == 2 and message in io.err and len(io.err.strip().splitlines()) == 1
-    assert not (tmp_path / "o.png").exists() and not (tmp_path / "o.json").exists()
+    assert not list(tmp_path.glob("o.*"))
     assert not (tmp_path / "sheet.png").exists() and not (tmp_path / "elsewhere").exists()
