@@ -87,6 +87,8 @@ for _info in (
     DatasetInfo("example_edit", "parquet", ("example/edit",), kind="edit", description="Example plain edits."),
     DatasetInfo("example_understanding", "parquet", ("example/understanding",), kind="understanding",
                 description="Example questions about the source image."),
+    DatasetInfo("shapes_edit_reflection", "parquet", ("shapes_edit/reflection",), kind="reflection",
+                description="ShapesEdit reflection rounds: (source, imperfect edit) -> the exact judge's verdict."),
     DatasetInfo("example_jsonl_edit", "jsonl", ("examples/edit/*.jsonl",),
                 description="Layout example: JSONL records with image paths relative to the file."),
 ):

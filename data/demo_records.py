@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from data.metacot import MetaCoT, TargetStep
+from data.reflection import Reflection
 from data.sample_schema import SAMPLE_KINDS
 
 COLORS = ("red", "blue", "green", "yellow", "purple")
@@ -51,6 +52,13 @@ def demo_record(i: int, kind: str, rng: np.random.Generator, size_range: tuple[i
                       instruction=f"Make the {color} {obj} {COLORS[(i + 1) % len(COLORS)]}.")
         if kind == "edit_cot":
             record["cot"] = json.dumps(demo_metacot(i).to_dict())
+    elif kind == "reflection":
+        new_color = COLORS[(i + 1) % len(COLORS)]
+        verdict = Reflection("refine", f"the {color} {obj} is still {color}",
+                             f"Make the {color} {obj} {new_color}.") if i % 2 else Reflection("success", "done")
+        record.update(source_image=image(), result_image=image(), target_image=image() if i % 2 else None,
+                      instruction=f"Make the {color} {obj} {new_color}.", cot=json.dumps(demo_metacot(i).to_dict()),
+                      verdict=json.dumps(verdict.to_dict()))
     elif kind == "t2i":
         record.update(target_image=image(), instruction=f"A {color} {obj} on a table.")
     else:

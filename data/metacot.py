@@ -2,11 +2,12 @@
 
 A Meta-CoT decomposes an edit into a *triplet* (task, target, required understanding ability) and walks it in three
 steps: (1) meta-task summary over the five meta-tasks, (2) task thinking, (3) target traversal, one line per target.
-Target lines may carry a bounding box (``[x0, y0, x1, y1]``, integers in 0..1000 of the image size), which is how
-grounding enters the CoT and how a user edits the reasoning by hand.
+Target lines may carry a bounding box (``[x0, y0, x1, y1]``, integers in [0, 1000) of the image size, see
+``data/boxes.py``), which is how grounding enters the CoT and how a user edits the reasoning by hand.
 
 The rendered text is what the model writes inside ``<think> ... </think>`` before editing; ``parse_metacot`` reads
-any text in that layout back (also when the user edited it), and raises ``MetaCoTParseError`` on malformed text.
+any text in that layout back (also when the user edited it), and raises ``MetaCoTParseError`` on malformed text,
+naming the line (1-based, in the text given) where it can.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from data.boxes import Box, box_problem
+
 META_TASKS: tuple[str, ...] = ("Addition", "Deletion", "Replacement", "Camera Motion", "Position Change")
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 
-Box = tuple[int, int, int, int]
-
 
 class MetaCoTParseError(ValueError):
-    """The text is not a Meta-CoT in the layout of ``MetaCoT.render``."""
+    """The text is not a Meta-CoT in the layout of ``MetaCoT.render``; ``line`` is where, when one line is at fault
+    (``field`` names the record field at fault, so a parser can find its line)."""
+
+    def __init__(self, message: str, line: int | None = None, field: str | None = None) -> None:
+        super().__init__(f"line {line}: {message}" if line is not None else message)
+        self.message, self.line, self.field = message, line, field
 
 
 @dataclass
@@ -38,10 +44,9 @@ class TargetStep:
         if self.meta_task not in META_TASKS:
             raise MetaCoTParseError(f"unknown meta-task {self.meta_task!r}; expected one of {', '.join(META_TASKS)}")
         if self.box is not None:
-            if len(self.box) != 4 or not all(0 <= v <= 1000 for v in self.box):
-                raise MetaCoTParseError(f"box {self.box} must be 4 integers in 0..1000")
-            if self.box[0] > self.box[2] or self.box[1] > self.box[3]:
-                raise MetaCoTParseError(f"box {self.box} must be [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1")
+            self.box = tuple(self.box)
+            if (problem := box_problem(self.box)) is not None:
+                raise MetaCoTParseError(problem)
 
 
 @dataclass
@@ -56,13 +61,14 @@ class MetaCoT:
 
     def __post_init__(self) -> None:
         if not self.meta_tasks:
-            raise MetaCoTParseError("a Meta-CoT names at least one meta-task")
+            raise MetaCoTParseError("a Meta-CoT names at least one meta-task", field="meta_tasks")
         unknown = [m for m in self.meta_tasks if m not in META_TASKS]
         if unknown:
-            raise MetaCoTParseError(f"unknown meta-task(s) {unknown}; expected among {', '.join(META_TASKS)}")
+            raise MetaCoTParseError(f"unknown meta-task(s) {unknown}; expected among {', '.join(META_TASKS)}",
+                                    field="meta_tasks")
         for name in ("task", "target", "ability"):
             if not getattr(self, name).strip():
-                raise MetaCoTParseError(f"the triplet field {name!r} is empty")
+                raise MetaCoTParseError(f"the triplet field {name!r} is empty", field=name)
 
     def render(self, with_think_tags: bool = True) -> str:
         lines = [
@@ -108,51 +114,75 @@ class MetaCoT:
 
 
 _FIELD = {
-    "task": re.compile(r"^Task:\s*(.*)$", re.M),
-    "target": re.compile(r"^Target:\s*(.*)$", re.M),
-    "ability": re.compile(r"^Understanding ability:\s*(.*)$", re.M),
-    "step1": re.compile(r"^Step 1 - Meta-task summary:\s*(.*)$", re.M),
-    "step2": re.compile(r"^Step 2 - Task thinking:\s*(.*)$", re.M),
+    "task": re.compile(r"^Task:[ \t]*(.*)$", re.M),
+    "target": re.compile(r"^Target:[ \t]*(.*)$", re.M),
+    "ability": re.compile(r"^Understanding ability:[ \t]*(.*)$", re.M),
+    "step1": re.compile(r"^Step 1 - Meta-task summary:[ \t]*(.*)$", re.M),
+    "step2": re.compile(r"^Step 2 - Task thinking:[ \t]*(.*)$", re.M),
 }
-_TARGET_LINE = re.compile(r"^-\s*(?P<target>.+?)(?:\s*\[(?P<box>[\d,\s]+)\])?\s*\|\s*(?P<meta>[^|]+?)\s*\|\s*(?P<op>.*)$")
+_STEP3 = "Step 3 - Target traversal:"
+_TARGET_LINE = re.compile(
+    r"^-\s*(?P<target>[^|\[]+?)\s*(?:\[(?P<box>[^\]]*)\])?\s*\|\s*(?P<meta>[^|]+?)\s*\|\s*(?P<op>.*)$")
+
+
+def _think_body(text: str) -> tuple[str, int]:
+    """The text between ``<think>`` and ``</think>`` (the whole text if untagged), stripped, and its first line."""
+    begin, end = 0, len(text)
+    start = text.find(THINK_OPEN)
+    if start >= 0:
+        begin = start + len(THINK_OPEN)
+        end = text.find(THINK_CLOSE, begin)
+        if end < 0:
+            raise MetaCoTParseError("'<think>' is never closed by '</think>'", text.count("\n", 0, start) + 1)
+    inner = text[begin:end]
+    begin += len(inner) - len(inner.lstrip())
+    return inner.strip(), text.count("\n", 0, begin) + 1
 
 
 def strip_think_tags(text: str) -> str:
     """The text between the first ``<think>`` and the following ``</think>`` (the whole text if untagged)."""
-    start = text.find(THINK_OPEN)
-    if start >= 0:
-        text = text[start + len(THINK_OPEN):]
-        end = text.find(THINK_CLOSE)
-        if end < 0:
-            raise MetaCoTParseError("'<think>' is never closed by '</think>'")
-        text = text[:end]
-    return text.strip()
+    return _think_body(text)[0]
+
+
+def _target_step(line: str, number: int) -> TargetStep:
+    m = _TARGET_LINE.match(line)
+    if m is None:
+        raise MetaCoTParseError(f"bad target line {line!r}; expected '- TARGET [x0, y0, x1, y1] | META-TASK | "
+                                "OPERATION' (the box is optional)", number)
+    box = None
+    if m.group("box") is not None:
+        try:
+            box = tuple(int(v) for v in m.group("box").split(","))
+        except ValueError:
+            raise MetaCoTParseError(f"box [{m.group('box')}] must be 4 integers in 0..999", number) from None
+    try:
+        return TargetStep(m.group("target").strip(), m.group("meta").strip(), m.group("op").strip(), box)
+    except MetaCoTParseError as e:
+        raise MetaCoTParseError(e.message, number) from None
 
 
 def parse_metacot(text: str) -> MetaCoT:
-    body = strip_think_tags(text)
-    found = {}
+    body, first_line = _think_body(text)
+    found, lines = {}, {}
     for name, pattern in _FIELD.items():
         m = pattern.search(body)
         if m is None:
-            raise MetaCoTParseError(f"missing the line '{pattern.pattern[2:].split(':')[0]}: ...'")
+            raise MetaCoTParseError(f"missing the line '{pattern.pattern[1:].split(':')[0]}: ...'")
         found[name] = m.group(1).strip()
+        lines[{"step1": "meta_tasks"}.get(name, name)] = first_line + body.count("\n", 0, m.start())
     head, _, summary = found["step1"].partition(".")
     meta_tasks = [m.strip() for m in head.split("+") if m.strip()]
-    _, sep, after = body.partition("Step 3 - Target traversal:")
-    if not sep:
-        raise MetaCoTParseError("missing the line 'Step 3 - Target traversal:'")
+    step3 = body.find(_STEP3)
+    if step3 < 0:
+        raise MetaCoTParseError(f"missing the line '{_STEP3}'")
     traversal = []
-    for line in after.strip().splitlines():
-        m = _TARGET_LINE.match(line.strip())
-        if m is None:
-            raise MetaCoTParseError(f"bad target line {line!r}; expected '- TARGET [x0, y0, x1, y1] | META-TASK | OPERATION'")
-        box = None
-        if m.group("box"):
-            try:
-                box = tuple(int(v) for v in m.group("box").split(","))
-            except ValueError as e:
-                raise MetaCoTParseError(f"bad box in {line!r}") from e
-        traversal.append(TargetStep(m.group("target").strip(), m.group("meta").strip(), m.group("op").strip(), box))
-    return MetaCoT(found["task"], found["target"], found["ability"], meta_tasks, summary.strip(), found["step2"],
-                   traversal)
+    number = first_line + body.count("\n", 0, step3)
+    for line in body[step3 + len(_STEP3):].split("\n")[1:]:
+        number += 1
+        if line.strip():
+            traversal.append(_target_step(line.strip(), number))
+    try:
+        return MetaCoT(found["task"], found["target"], found["ability"], meta_tasks, summary.strip(), found["step2"],
+                       traversal)
+    except MetaCoTParseError as e:
+        raise MetaCoTParseError(e.message, lines.get(e.field)) from None

@@ -10,10 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data.render import SampleError
-from data.sample_schema import COLUMNS
+from data.sample_schema import COLUMNS, IMAGE_COLUMNS
 from data.sources.jsonl import JsonlSource
 
-IMAGE_COLUMNS = ("source_image", "target_image")
 SCHEMA = pa.schema([(c, pa.binary() if c in IMAGE_COLUMNS else pa.string()) for c in COLUMNS])
 
 

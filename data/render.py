@@ -8,6 +8,10 @@ Plans per kind (clean VAE / ViT conditions and the instruction are droppable for
 * ``t2i``:    text(caption) VAE(target, MSE)
 * ``understanding``: ViT(image) then the turns; CE on assistant turns
 * ``text``:   the turns; CE on assistant turns
+* ``reflection``: [system prompt if a cot] VAE(source) ViT(source) text(instruction) [text(cot)] VAE(result)
+              ViT(result) text(reflection prompt) text(verdict, CE) [VAE(target, MSE) for a refine verdict with a
+              target image]: one reflection round as the inferencer builds it (``inference/reflection.py``); nothing
+              is droppable, because the verdict depends on every part of the context
 
 The thinking system prompt is the one BAGEL's inference adds in thinking mode, so training and inference contexts
 agree. Any problem with a record raises ``SampleError`` with a short reason code; the loader counts and skips it.
@@ -23,6 +27,7 @@ from PIL import Image
 from data.image_io import ImageLoadError, load_image
 from data.metacot import THINK_CLOSE, THINK_OPEN, MetaCoT, MetaCoTParseError, parse_metacot
 from data.prompts import THINK_GENERATION_SYSTEM_PROMPT
+from data.reflection import REFLECTION_PROMPT, Reflection, ReflectionParseError, parse_reflection
 from data.sample_schema import SAMPLE_KINDS
 from data.segments import PackableSample, Segment, TextSegment, VaeImageSegment, VitImageSegment
 from data.transforms import ImageTransform
@@ -71,6 +76,18 @@ def cot_text(cot: Any) -> str:
         return MetaCoT.from_dict(record).render(with_think_tags=True)
     except MetaCoTParseError as e:
         raise SampleError("bad_cot", str(e)) from e
+
+
+def verdict_record(verdict: Any) -> Reflection:
+    """The reflection verdict of a record (JSON of ``Reflection.to_dict`` or rendered text)."""
+    if not isinstance(verdict, (str, dict)) or (isinstance(verdict, str) and not verdict.strip()):
+        raise SampleError("missing_field", "reflection record has no verdict")
+    try:
+        if isinstance(verdict, dict) or verdict.strip().startswith("{"):
+            return Reflection.from_dict(verdict if isinstance(verdict, dict) else json.loads(verdict))
+        return parse_reflection(verdict)
+    except (ReflectionParseError, json.JSONDecodeError) as e:
+        raise SampleError("bad_verdict", str(e)) from e
 
 
 def free_thinking_text(cot: str) -> str:
@@ -129,6 +146,27 @@ class SampleRenderer:
         plan.append(VaeImageSegment(self.vae_transform(target), noised=True))
         return plan
 
+    def _reflection(self, row: dict) -> list[Segment]:
+        verdict = verdict_record(row.get("verdict"))
+        source = decode_image(row.get("source_image"), "source_image")
+        result = decode_image(row.get("result_image"), "result_image")
+        instruction = self._required_text(row, "instruction")
+        cot = row.get("cot")
+        thinking = cot_text(cot) if cot is not None and cot != "" else None
+        plan: list[Segment] = []
+        if thinking is not None and self.think_system_prompt:
+            plan.append(TextSegment(self.encode(THINK_GENERATION_SYSTEM_PROMPT)))
+        plan += [VaeImageSegment(self.vae_transform(source)), VitImageSegment(self.vit_transform(source)),
+                 TextSegment(self.encode(instruction))]
+        if thinking is not None:  # the plan is context here; edit_cot rows train it
+            plan.append(TextSegment(self.encode(thinking)))
+        plan += [VaeImageSegment(self.vae_transform(result)), VitImageSegment(self.vit_transform(result)),
+                 TextSegment(self.encode(REFLECTION_PROMPT)), TextSegment(self.encode(verdict.render()), loss=True)]
+        if verdict.verdict == "refine" and row.get("target_image") is not None:
+            plan.append(VaeImageSegment(self.vae_transform(decode_image(row["target_image"], "target_image")),
+                                        noised=True))
+        return plan
+
     def _turns(self, row: dict) -> list[Segment]:
         return [TextSegment(self.encode(text), loss=role == "assistant")
                 for role, text in parse_conversation(row.get("conversation"))]
@@ -150,6 +188,8 @@ class SampleRenderer:
             return [VitImageSegment(self.vit_transform(image))] + self._turns(row)
         if kind == "text":
             return self._turns(row)
+        if kind == "reflection":
+            return self._reflection(row)
         raise SampleError("bad_kind", f"kind {kind!r} is not one of {SAMPLE_KINDS}")
 
     def render(self, row: dict, dataset_name: str) -> PackableSample:

@@ -60,6 +60,13 @@ class GuidanceContexts:
         """Thinking text conditions the cond context only."""
         self.model.prefill_text(self.cond, self._text_ids(text))
 
+    def add_reply(self, text: str) -> None:
+        """Model-written text that the next image follows as an instruction (a reflection verdict with its refined
+        instruction): cond and img_uncond get it; text_uncond keeps the context before the prompt that asked for it."""
+        ids = self._text_ids(text)
+        self.model.prefill_text(self.cond, ids)
+        self.model.prefill_text(self.img_uncond, ids)
+
     def add_image(self, image: Image.Image, noise: NoiseSource) -> ImageInputs:
         """VAE block (generation mode) then ViT block into cond; the image is resized by the VAE transform first."""
         resized = self.vae_transform.resize(image)

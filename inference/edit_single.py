@@ -7,6 +7,9 @@ The model defaults to ckpts/metacot, else ckpts/bagel (bash scripts/download_ckp
 available, else the CPU in fp32; the output to outputs/<input name>_edited.png. Writes OUT and its sidecar
 OUT.png.json (all parameters, the CoT text, timings). Every inference knob is a flag; booleans take --x,
 --x true|false or --no-x.
+Reasoning: --reflect [--max-rounds N] [--contact-sheet PATH] judges and refines the result; --cot-file FILE edits
+following a given Meta-CoT; --print-cot prints the plan; --session DIR [--replay NEWDIR] edits across calls
+(inference/edit_modes.py).
 On a GPU smaller than the model: --offload auto [--max-gpu-memory GIB] keeps what fits on the GPU and streams the
 other layers from CPU memory; --offload sequential streams every layer (see inference/offload.py).
 """
@@ -26,7 +29,10 @@ from tqdm import tqdm  # noqa: E402
 from inference.cli_args import (DEVICE_HELP, DTYPE_CHOICES, BoolFlag, HelpFormatter,  # noqa: E402
                                 add_inference_flags, first_missing_folder, remove_unused_folder, resolve_device,
                                 resolve_dtype, settings_from_args)
-from inference.edit_io import EditJob, InputError, read_batch_file, run_edit_job, validate_job  # noqa: E402
+from inference.cot_override import describe_cot  # noqa: E402
+from inference.edit_io import EditJob, InputError, read_batch_file, validate_job  # noqa: E402
+from inference.edit_modes import (ReasoningOptions, add_reasoning_arguments, run_reasoning_job,  # noqa: E402
+                                  run_session_command)
 from inference.inferencer import DTYPES, BagelInferencer  # noqa: E402
 from inference.offload import OFFLOAD_MODES, OffloadSettings, load_bagel_offloaded  # noqa: E402
 from inference.settings import InferenceSettings  # noqa: E402
@@ -60,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-gpu-memory", metavar="GIB",
                    help="--offload auto: GPU memory budget in GiB, activations included (default: the free memory)")
     add_inference_flags(p.add_argument_group("inference settings"), with_defaults=True)
+    add_reasoning_arguments(p)
     return p
 
 
@@ -84,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     new_folder = None
     try:
-        if args.batch:
+        options = ReasoningOptions.from_args(args)
+        if options.session is not None:
+            jobs = []
+        elif args.batch:
             jobs = read_batch_file(args.batch, args.seed, args.think)
         else:
             missing = [n for n in ("image", "instruction") if getattr(args, n) is None]
@@ -116,12 +126,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         remove_unused_folder(new_folder)  # the output folder this command made, still empty
         return 2
+    if options.session is not None:
+        try:
+            return run_session_command(inferencer, args, options, overrides, record)
+        except (InputError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     failures = 0
     for job in jobs:
         bar = tqdm(total=args.num_timesteps - 1, desc=job.out.name, unit="step", file=sys.stderr, leave=False)
         try:
-            result = run_edit_job(inferencer, job, {**overrides, "on_step": lambda i, n: bar.update(1)}, record)
+            result = run_reasoning_job(inferencer, job, options, {**overrides, "on_step": lambda i, n: bar.update(1)},
+                                       record)
             bar.close()
+            if options.print_cot:
+                print(describe_cot(result.think_text))
             print(json.dumps({"out": str(job.out), "seconds": round(result.timings["total_s"], 2),
                               "think_text": result.think_text}))
         except (InputError, ValueError) as e:

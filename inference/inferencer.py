@@ -96,6 +96,14 @@ class BagelInferencer:
     def new_contexts(self, settings: InferenceSettings, for_generation: bool) -> GuidanceContexts:
         return GuidanceContexts(self.bundle, *self.image_transforms(settings), for_generation)
 
+    def edit_with_reflection(self, image: Image.Image, instruction: str, *, think: bool = False, seed: int = 0,
+                             max_rounds: int = 3, **kwargs):
+        """Edit, then judge the result and refine it for at most ``max_rounds`` edits; returns every round
+        (``inference/reflection.py``, which builds on this class and is therefore imported here)."""
+        from .reflection import reflect_and_edit
+
+        return reflect_and_edit(self, image, instruction, think=think, seed=seed, max_rounds=max_rounds, **kwargs)
+
     # ----------------------------------------------------------------------------------------------------- text
     @torch.no_grad()
     def generate_text(self, context: KVCache, settings: InferenceSettings,

@@ -10,8 +10,9 @@ from data.shapes_edit.language import box_text, cell_phrase, describe, located, 
 from data.shapes_edit.scene import (COLOURS, SHAPES, SIZE_WORDS, Scene, cell_centre, random_scene,
                                     random_shape)
 
-QUADRANTS = {"top-left": (0, 0, 500, 500), "top-right": (500, 0, 1000, 500),
-             "bottom-left": (0, 500, 500, 1000), "bottom-right": (500, 500, 1000, 1000)}
+# Boxes in the [0, 1000) convention of data/boxes.py: the far borders are 999 (only x0, y0 place the zoom).
+QUADRANTS = {"top-left": (0, 0, 500, 500), "top-right": (500, 0, 999, 500),
+             "bottom-left": (0, 500, 500, 999), "bottom-right": (500, 500, 999, 999)}
 
 
 def _others(scene: Scene, n_changed: int = 1) -> str:

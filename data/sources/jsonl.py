@@ -7,11 +7,10 @@ import logging
 import os
 
 from data.render import SampleError
+from data.sample_schema import IMAGE_COLUMNS
 from data.sources.base import ReadUnit, expand_paths, normalize_row
 
 log = logging.getLogger(__name__)
-
-IMAGE_COLUMNS = ("source_image", "target_image")
 
 
 class JsonlSource:

@@ -22,6 +22,7 @@ from data.image_io import ImageLoadError
 from inference.benchmark.editor import Editor
 from inference.benchmark.files import atomic_write_json, atomic_write_png, read_json
 from inference.benchmark.layout import RunLayout
+from inference.benchmark.rounds import save_rounds
 from inference.benchmark.schema import BenchSample, LoadedBenchmark
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ def _edit_one(editor: Editor, sample: BenchSample, source: Image.Image, settings
     if not isinstance(result.image, Image.Image):
         raise TypeError(f"editor returned {type(result.image).__name__} as .image; expected a PIL image")
     atomic_write_png(layout.image(sample.id), result.image.convert("RGB"))
+    reflection = save_rounds(layout, sample.id, result)
     record = {
         "id": sample.id,
         "category": sample.category,
@@ -112,6 +114,7 @@ def _edit_one(editor: Editor, sample: BenchSample, source: Image.Image, settings
         "rank": rank,
         "world_size": world_size,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **({"reflection": reflection} if reflection else {}),
     }
     atomic_write_json(layout.gen_record(sample.id), record)
     return record

@@ -4,6 +4,7 @@
     config.json               settings of the run (checked on resume) and the judge of each scorer
     images/<id>.png           edited images
     gen/<id>.json             one generation record per finished sample (CoT text, settings, seed, time)
+    rounds/<id>.round<k>.png  each reflection round's image (editors that reflect, inference/benchmark/rounds.py)
     scores/<scorer>/<id>.json one score record per judged sample (also failures, with their status)
     judge_cache/              raw judge replies keyed by request hash (re-runs cost nothing)
     scores.jsonl, per_category.csv, summary.md, summary.json, grids/<category>.png   the report
@@ -27,6 +28,9 @@ class RunLayout:
 
     def image(self, sample_id: str) -> Path:
         return self.root / "images" / f"{sample_id}.png"
+
+    def round_image(self, sample_id: str, round_number: int) -> Path:
+        return self.root / "rounds" / f"{sample_id}.round{round_number}.png"
 
     def gen_record(self, sample_id: str) -> Path:
         return self.root / "gen" / f"{sample_id}.json"

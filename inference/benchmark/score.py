@@ -18,6 +18,7 @@ from data.image_io import ImageLoadError, load_image
 from inference.benchmark.files import atomic_write_json, read_json
 from inference.benchmark.generate import is_generated
 from inference.benchmark.layout import RunLayout
+from inference.benchmark.rounds import round_scores
 from inference.benchmark.schema import BenchSample, LoadedBenchmark
 from inference.benchmark.scorers.base import Scorer, ScoreRecord
 
@@ -49,6 +50,8 @@ def _score_one(bench: LoadedBenchmark, layout: RunLayout, scorer: Scorer, sample
         source = bench.open_source(sample)
         edited = load_image(layout.image(sample.id))
         record = scorer.score(sample, source, edited, gen.get("cot_text"))
+        if record.ok and gen.get("reflection"):
+            record.subscores.update(round_scores(scorer, sample, source, gen["reflection"], layout))
     except ImageLoadError as e:
         record = ScoreRecord(sample.id, scorer.name, scorer.judge_model, "error", error=f"unreadable image: {e}")
     except Exception as e:  # a scorer bug or missing prompt is recorded per sample and shown in the report

@@ -1,7 +1,7 @@
 """Generate ShapesEdit training shards and a benchmark folder.
 
     python -m scripts.shapes_edit.generate --out datasets/shapes_edit --num-samples 10000 --workers 2 \
-        --bench-dir datasets/shapes_edit_bench --bench-per-category 20
+        --bench-dir datasets/shapes_edit_bench --bench-per-category 20 [--reflection-samples 10000]
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import time
 
 from data.shapes_edit.export import generate_dataset, write_benchmark
+from data.shapes_edit.reflection_samples import generate_reflection_dataset
 from data.shapes_edit.render import MAX_SIZE_PX, MIN_SIZE_PX
 from inference.cli_args import HelpFormatter
 
@@ -25,6 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="processes")
     p.add_argument("--bench-dir", default=None, help="also write a benchmark folder here")
     p.add_argument("--bench-per-category", type=int, default=20)
+    p.add_argument("--reflection-samples", type=int, default=0,
+                   help="also write this many reflection rows to OUT/reflection (0: none)")
     args = p.parse_args(argv)
     if not MIN_SIZE_PX <= args.size <= MAX_SIZE_PX:
         p.error(f"--size {args.size} is outside {MIN_SIZE_PX}..{MAX_SIZE_PX}")
@@ -36,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     manifest = generate_dataset(args.out, args.num_samples, seed=args.seed, size=args.size,
                                 shard_size=args.shard_size, workers=args.workers)
     print(json.dumps(manifest))
+    if args.reflection_samples > 0:
+        print(json.dumps(generate_reflection_dataset(args.out, args.reflection_samples, seed=args.seed, size=args.size,
+                                                     shard_size=args.shard_size, workers=args.workers)))
     if args.bench_dir:
         began = time.perf_counter()
         n = write_benchmark(args.bench_dir, args.bench_per_category, seed=args.seed, size=args.size)

@@ -2,7 +2,9 @@
 
 Wraps ``data.shapes_edit.judge.score_edit(reference, result_image, cot_text) -> dict`` (0-10 scores, ``overall``,
 ``explanation``), imported only when first used, so the other benchmarks do not need the ShapesEdit package.
-``exact_scores`` is shared by the evaluation scorer and the RL reward (``train.rl.rewards.shapes_exact``).
+``exact_scores`` is shared by the evaluation scorer and the RL reward (``train.rl.rewards.shapes_exact``). With the
+model's CoT it adds ``box_iou`` (``data.shapes_edit.grounding``: its boxes against the true objects), and it tells
+reflection scoring whether an image is exactly right (``is_success``).
 """
 
 from __future__ import annotations
@@ -64,5 +66,14 @@ class ShapesExactScorer:
             scores = exact_scores(self._score_edit, sample.reference, edited, cot_text)
         except ValueError as e:
             return ScoreRecord(sample.id, self.name, self.judge_model, "error", error=str(e))
+        subscores = dict(scores.subscores)
+        if "cot" in sample.reference:
+            box_iou = importlib.import_module("data.shapes_edit.grounding").cot_box_iou(sample.reference, cot_text)
+            if box_iou is not None:
+                subscores["box_iou"] = box_iou
         return ScoreRecord(sample.id, self.name, self.judge_model, "ok", overall=scores.overall,
-                           subscores=scores.subscores, explanation=scores.explanation, attempts=1)
+                           subscores=subscores, explanation=scores.explanation, attempts=1)
+
+    def is_success(self, record: ScoreRecord) -> bool:
+        """The exact truth a reflection verdict is checked against: the image is read as exactly the target."""
+        return importlib.import_module("data.shapes_edit.reflection_samples").is_exact(record.subscores)
