@@ -91,7 +91,9 @@ def build_page(gr, model: AppModel, knobs: list[Knob]):
                 controls = [knob_control(gr, knob) for knob in knobs]
         with gr.Tabs():
             with gr.Tab("Edit"):
-                session = gr.State(EditSession())
+                # a session holds the model's caches of every turn (GPU memory for the 7B model): freed when the
+                # tab closes or after an hour without use
+                session = gr.State(EditSession(), time_to_live=3600)
                 with gr.Row():
                     with gr.Column():
                         source = gr.Image(type="pil", label="input image", elem_id="edit_input")

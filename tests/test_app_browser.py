@@ -121,6 +121,11 @@ def _value(driver, css: str) -> str:
     return found[0].get_attribute("value") if found else ""
 
 
+def _as_shown(text: str) -> str:
+    """A textarea's value has its line breaks normalised to \\n (HTML)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _page_image(url: str) -> Image.Image:
     with urllib.request.urlopen(url, timeout=30) as response:
         return Image.open(io.BytesIO(response.read())).convert("RGB")
@@ -145,7 +150,7 @@ def test_edit_continue_and_understand_in_a_browser(app_url, browser, tiny_bundle
     _find(browser, "#edit_button")[0].click()
     _wait(browser, lambda d: "total" in _value(d, "#edit_status textarea") and _find(d, "#edit_result img"),
           "the edited image and its timings")
-    assert _value(browser, "#edit_cot textarea") == first.think_text != ""
+    assert _value(browser, "#edit_cot textarea") == _as_shown(first.think_text) != ""
     shown = _page_image(_find(browser, "#edit_result img")[0].get_attribute("src"))
     assert shown.tobytes() == first.image.tobytes()
 
@@ -154,7 +159,7 @@ def test_edit_continue_and_understand_in_a_browser(app_url, browser, tiny_bundle
     instruction.send_keys("add a red sun")
     _find(browser, "#edit_continue")[0].click()
     _wait(browser, lambda d: _value(d, "#edit_status textarea").startswith("turn 2"), "the second turn")
-    assert _value(browser, "#edit_cot textarea") == second.think_text
+    assert _value(browser, "#edit_cot textarea") == _as_shown(second.think_text)
     shown = _page_image(_find(browser, "#edit_result img")[0].get_attribute("src"))
     assert shown.tobytes() == second.image.tobytes()
     _wait(browser, lambda d: len(_find(d, "#edit_history img")) == 3, "input + two turns in the history gallery")
@@ -169,7 +174,7 @@ def test_edit_continue_and_understand_in_a_browser(app_url, browser, tiny_bundle
     browser.find_element(By.CSS_SELECTOR, "#und_think input[type=checkbox]").click()
     _find(browser, "#und_button")[0].click()
     _wait(browser, lambda d: _value(d, "#und_status textarea") == "done", "the answer")
-    assert _value(browser, "#und_answer textarea") == answer != ""
+    assert _value(browser, "#und_answer textarea") == _as_shown(answer) != ""
     if os.environ.get("APP_SCREENSHOTS"):
         shutil.copy(tmp_path / "edit.png", Path(os.environ["APP_SCREENSHOTS"]) / "edit.png")
         browser.save_screenshot(str(Path(os.environ["APP_SCREENSHOTS"]) / "understand.png"))
