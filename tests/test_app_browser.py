@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from inference.inferencer import BagelInferencer
@@ -61,7 +62,9 @@ def app_url(tmp_path_factory):
                "--port", str(port), *[a for k, v in SETTINGS.items() for a in ("--set", f"{k}={_shown(v)}")]]
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+                                   # one intra-op thread: the tiny model's ops are too small to share, and two
+                                   # spinning threads crawl on a busy 2-core machine
+                                   env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"})
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 240
@@ -136,8 +139,13 @@ def test_edit_continue_and_understand_in_a_browser(app_url, browser, tiny_bundle
 
     library = BagelInferencer(tiny_bundle, InferenceSettings(**SETTINGS))
     source = Image.open(IMAGE).convert("RGB")
-    first, second = library.edit_turns(source, ["make the sky blue", "add a red sun"], think=True, seed=0)
-    answer = library.understand(source, "What is in the picture?", think=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the app process: the same summation order, so the same bits
+    try:
+        first, second = library.edit_turns(source, ["make the sky blue", "add a red sun"], think=True, seed=0)
+        answer = library.understand(source, "What is in the picture?", think=True)
+    finally:
+        torch.set_num_threads(threads)
 
     browser.get(app_url)
     _wait(browser, lambda d: _find(d, "#edit_input input[type=file]"), "the edit tab")
