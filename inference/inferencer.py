@@ -25,6 +25,7 @@ from modeling.diffusion.schedule import sampling_timesteps
 from .contexts import GuidanceContexts, ImageInputs
 from .static_decode import StaticDecoder
 from .settings import InferenceSettings, NoiseSource
+from .text_stream import TextCallback, TextStream
 
 DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp32": torch.float32, "float32": torch.float32,
           "fp16": torch.float16}
@@ -51,6 +52,18 @@ class EditResult:
     think_text: str | None
     timings: dict[str, float]
     settings: dict
+
+
+@dataclass
+class TurnState:
+    """A multi-turn edit so far: contexts holding every earlier image, instruction and plan, and its random draws."""
+
+    contexts: GuidanceContexts
+    settings: InferenceSettings
+    noise: NoiseSource
+    think: bool
+    seed: int
+    turns: int = 0
 
 
 def tokens_to_image(bundle: BagelBundle, tokens: torch.Tensor, grid_hw: tuple[int, int]) -> Image.Image:
@@ -106,11 +119,13 @@ class BagelInferencer:
 
     # ----------------------------------------------------------------------------------------------------- text
     @torch.no_grad()
-    def generate_text(self, context: KVCache, settings: InferenceSettings,
-                      generator: torch.Generator | None = None) -> GeneratedText:
+    def generate_text(self, context: KVCache, settings: InferenceSettings, generator: torch.Generator | None = None,
+                      on_text: TextCallback | None = None) -> GeneratedText:
         """Decode from a fork of ``context``: bos first, then greedy (or sampled) tokens until eos or the budget.
-        Steps have fixed shapes (a CUDA graph replayed per token on the GPU)."""
+        Steps have fixed shapes (a CUDA graph replayed per token on the GPU). ``on_text(piece)`` receives the text as
+        it is written; the pieces join to the returned text."""
         special = self.bundle.special_tokens
+        stream = TextStream(self.decode_text, on_text) if on_text else None
         decoder = StaticDecoder(self.model, context.fork(settings.max_think_token_n),
                                 settings.cuda_graphs and self.device.type == "cuda", settings.compile_layers)
         token = torch.tensor([special.bos], device=self.device)
@@ -119,6 +134,8 @@ class BagelInferencer:
             logits = decoder.feed(token)[-1].float()
             ids.append(int(token))
             rows.append(logits)
+            if stream:
+                stream.update(ids)
             if settings.do_sample:
                 probs = torch.softmax(logits / settings.temperature, dim=-1)
                 token = torch.multinomial(probs.cpu(), 1, generator=generator).to(self.device)
@@ -126,7 +143,10 @@ class BagelInferencer:
                 token = logits.argmax().reshape(1)
             if int(token) == special.eos:
                 break
-        return GeneratedText(ids, torch.stack(rows), self.decode_text(ids))
+        text = self.decode_text(ids)
+        if stream:
+            stream.finish(text)
+        return GeneratedText(ids, torch.stack(rows), text)
 
     def decode_text(self, ids: list[int]) -> str:
         """decode (specials kept), then the part after the first bos and before the first eos."""
@@ -183,35 +203,38 @@ class BagelInferencer:
         return contexts, inputs
 
     def edit(self, image: Image.Image, instruction: str, *, think: bool = False, seed: int = 0,
-             noise: NoiseSource | None = None, on_step=None, **overrides) -> EditResult:
+             noise: NoiseSource | None = None, on_step=None, on_text: TextCallback | None = None,
+             **overrides) -> EditResult:
         """Edit ``image`` by ``instruction``; with ``think`` the model plans first and edits conditioned on it.
-        ``on_step(step, total)`` is called after every denoising step (progress bars)."""
+        ``on_step(step, total)`` is called after every denoising step (progress bars), ``on_text(piece)`` as the plan
+        is written."""
         if not instruction.strip():
             raise ValueError("the instruction is empty; say what to change")
-        return self._generate(image, instruction, think, seed, noise, None, overrides, on_step)
+        return self._generate(image, instruction, think, seed, noise, None, overrides, on_step, on_text)
 
     def text_to_image(self, prompt: str, height: int = 1024, width: int = 1024, *, think: bool = False, seed: int = 0,
-                      noise: NoiseSource | None = None, on_step=None, **overrides) -> EditResult:
+                      noise: NoiseSource | None = None, on_step=None, on_text: TextCallback | None = None,
+                      **overrides) -> EditResult:
         overrides.setdefault("cfg_img_scale", 1.0)
-        return self._generate(None, prompt, think, seed, noise, (height, width), overrides, on_step)
+        return self._generate(None, prompt, think, seed, noise, (height, width), overrides, on_step, on_text)
 
-    def _generate(self, image, prompt, think, seed, noise, image_hw, overrides, on_step) -> EditResult:
+    def _generate(self, image, prompt, think, seed, noise, image_hw, overrides, on_step, on_text) -> EditResult:
         settings = self._settings(overrides)
         noise = noise or NoiseSource(seed, self.device)
         start = time.perf_counter()
         contexts, _ = self.prepare_edit(image, prompt, settings, think, noise)
         timings = {"prefill_s": time.perf_counter() - start}
         return self._think_and_generate(contexts, image_hw or contexts.image_hw, settings, noise, think,
-                                        noise_generator(seed), on_step, timings, start)
+                                        noise_generator(seed), on_step, timings, start, on_text)
 
     def _think_and_generate(self, contexts: GuidanceContexts, image_hw: tuple[int, int], settings: InferenceSettings,
                             noise: NoiseSource, think: bool, text_generator: torch.Generator, on_step,
-                            timings: dict, start: float) -> EditResult:
+                            timings: dict, start: float, on_text: TextCallback | None = None) -> EditResult:
         """The last step of an edit: optionally write the plan into the cond context, then denoise and decode."""
         think_text = None
         if think:
             t0 = time.perf_counter()
-            generated = self.generate_text(contexts.cond, settings, text_generator)
+            generated = self.generate_text(contexts.cond, settings, text_generator, on_text)
             think_text = generated.text
             contexts.add_thinking(think_text)
             timings["think_s"] = time.perf_counter() - t0
@@ -228,32 +251,44 @@ class BagelInferencer:
         image, instruction and plan (as the original interleaved inferencer does with an input list)."""
         if not instructions or not all(i.strip() for i in instructions):
             raise ValueError("every turn needs a non-empty instruction")
+        state = self.start_turns(think=think, seed=seed, **overrides)
+        results = []
+        for instruction in instructions:
+            results.append(self.edit_turn(state, results[-1].image if results else image, instruction))
+        return results
+
+    def start_turns(self, *, think: bool = False, seed: int = 0, **overrides) -> TurnState:
+        """An empty multi-turn edit, for callers that decide each next instruction after seeing a result."""
         settings = self._settings(overrides)
-        noise = NoiseSource(seed, self.device)
         contexts = self.new_contexts(settings, for_generation=True)
         if think:
             contexts.add_system_prompt(THINK_GENERATION_SYSTEM_PROMPT)
-        results, current = [], image
-        for turn, instruction in enumerate(instructions):
-            start = time.perf_counter()
-            contexts.add_image(current, noise)
-            contexts.add_text(instruction)
-            timings = {"prefill_s": time.perf_counter() - start}
-            result = self._think_and_generate(contexts, contexts.image_hw, settings, noise, think,
-                                              noise_generator(seed + turn), None, timings, start)
-            results.append(result)
-            current = result.image
-        return results
+        return TurnState(contexts, settings, NoiseSource(seed, self.device), think, seed)
+
+    def edit_turn(self, state: TurnState, image: Image.Image, instruction: str, *, on_step=None,
+                  on_text: TextCallback | None = None) -> EditResult:
+        """The next turn of ``state``: edit ``image`` (usually the last result) with the earlier turns in context."""
+        if not instruction.strip():
+            raise ValueError("the instruction is empty; say what to change")
+        start = time.perf_counter()
+        state.contexts.add_image(image, state.noise)
+        state.contexts.add_text(instruction)
+        timings = {"prefill_s": time.perf_counter() - start}
+        result = self._think_and_generate(state.contexts, state.contexts.image_hw, state.settings, state.noise,
+                                          state.think, noise_generator(state.seed + state.turns), on_step, timings,
+                                          start, on_text)
+        state.turns += 1
+        return result
 
     def understand(self, image: Image.Image, question: str, *, think: bool = False, seed: int = 0,
-                   **overrides) -> str:
+                   on_text: TextCallback | None = None, **overrides) -> str:
         settings = self._settings(overrides)
         contexts = self.new_contexts(settings, for_generation=False)
         if think:
             contexts.add_system_prompt(THINK_UNDERSTANDING_SYSTEM_PROMPT)
         contexts.add_image(image, NoiseSource(seed))
         contexts.add_text(question)
-        return self.generate_text(contexts.cond, settings, noise_generator(seed)).text
+        return self.generate_text(contexts.cond, settings, noise_generator(seed), on_text).text
 
 
 def noise_generator(seed: int) -> torch.Generator:
