@@ -25,6 +25,8 @@ class Advantages:
 
 def group_advantages(rewards: torch.Tensor, global_std: bool = False, clip: float = 5.0,
                      min_group_std: float = 1e-6) -> Advantages:
+    """Advantages of rewards [groups, G] (NaN = dropped), computed in float64 (so a group's mean is 0 to ~1e-15)."""
+    rewards = rewards.double()
     scored = ~torch.isnan(rewards)
     count = scored.sum(dim=1)
     filled = torch.where(scored, rewards, 0.0)
@@ -40,7 +42,7 @@ def group_advantages(rewards: torch.Tensor, global_std: bool = False, clip: floa
         std = group_std
     values = (centered / (std[:, None] + STD_EPS)).clamp(-clip, clip)
     mask = scored & kept[:, None]
-    return Advantages(values=torch.where(mask, values, 0.0), mask=mask, kept_groups=kept,
+    return Advantages(values=torch.where(mask, values, 0.0).float(), mask=mask, kept_groups=kept,
                       zero_variance_groups=int((~kept).sum()), dropped_samples=int((~scored).sum()))
 
 

@@ -52,7 +52,9 @@ def shard_trainable(model: nn.Module, param_dtype: str, reduce_dtype: str, devic
         for p in trainable:
             p.data = p.data.float()
         frozen = {p for p in module.parameters() if not p.requires_grad}
-        units.append(fully_shard(module, mesh=mesh, mp_policy=mp, ignored_params=frozen or None))
+        # reshard_after_forward explicitly: each unit is its own FSDP root, whose default keeps it gathered
+        units.append(fully_shard(module, mesh=mesh, mp_policy=mp, reshard_after_forward=True,
+                                 ignored_params=frozen or None))
     return units
 
 

@@ -112,7 +112,7 @@ class GrpoUpdater:
             loss = (terms.per_sample * weight).sum() * scale
             loss.backward()
             used = weight > 0
-            local["loss"] += float(loss) / scale
+            local["loss"] += float(loss.detach()) / scale
             local["terms"] += float(weight.sum())
             if used.any():
                 ratio = terms.ratio[used]
