@@ -55,6 +55,7 @@ class UpdateStats:
     clipped: float = 0.0
     kl_sum: float = 0.0
     on_policy_ratio_dev: float = 0.0  # max |ratio - 1| before the iteration's first optimizer step
+    on_policy_kl_max: float = 0.0  # max KL to the reference then (0 on the first iteration: the reference)
 
     def summary(self) -> dict[str, float]:
         n = max(self.terms, 1.0)
@@ -62,7 +63,7 @@ class UpdateStats:
                 "grad_norm": float(np.mean(self.grad_norms)) if self.grad_norms else float("nan"),
                 "ratio/mean": self.ratio_sum / n, "ratio/min": self.ratio_min, "ratio/max": self.ratio_max,
                 "ratio/on_policy_max_dev": self.on_policy_ratio_dev, "clip_fraction": self.clipped / n,
-                "kl": self.kl_sum / n, "optimizer_steps": float(len(self.losses)), "skipped_steps": float(self.skipped)}
+                "kl": self.kl_sum / n, "kl/on_policy_max": self.on_policy_kl_max, "optimizer_steps": float(len(self.losses)), "skipped_steps": float(self.skipped)}
 
 
 def _all_reduce_max(values: list[float], device: torch.device) -> list[float]:
@@ -123,6 +124,7 @@ class GrpoUpdater:
                 local["neg_ratio_min"] = max(local["neg_ratio_min"], -float(ratio.min()))
                 if on_policy:
                     local["dev"] = max(local["dev"], float((ratio - 1).abs().max()))
+                    local["kl_max"] = max(local["kl_max"], float(terms.kl[used].max()))
 
     def update(self, rollouts: list[GroupRollout], adv: Advantages) -> UpdateStats:
         """Train on this rank's groups (``adv`` holds their rows, in the order of ``rollouts``)."""
@@ -141,7 +143,7 @@ class GrpoUpdater:
                 passes = int(_all_reduce_max([len(chunk)], self.device)[0]) if self.sharded else len(chunk)
                 scale = self.world / global_terms
                 local = {"loss": 0.0, "terms": 0.0, "ratio_sum": 0.0, "clipped": 0.0, "kl_sum": 0.0,
-                         "ratio_max": float("-inf"), "neg_ratio_min": float("-inf"), "dev": 0.0}
+                         "ratio_max": float("-inf"), "neg_ratio_min": float("-inf"), "dev": 0.0, "kl_max": 0.0}
                 for k in range(passes):
                     if k < len(chunk):
                         i = chunk[k]
@@ -159,8 +161,8 @@ class GrpoUpdater:
         grad_norm = clip_grad_norm(self.params, self.settings.grad_clip)
         loss_sum, terms, ratio_sum, clipped, kl_sum = all_reduce_sum(
             [local["loss"], local["terms"], local["ratio_sum"], local["clipped"], local["kl_sum"]], self.device)
-        ratio_max, neg_ratio_min, dev = _all_reduce_max([local["ratio_max"], local["neg_ratio_min"], local["dev"]],
-                                                        self.device)
+        ratio_max, neg_ratio_min, dev, kl_max = _all_reduce_max(
+            [local["ratio_max"], local["neg_ratio_min"], local["dev"], local["kl_max"]], self.device)
         loss = loss_sum / max(terms, 1.0)
         if self.guard.check(loss, grad_norm):
             self.optimizer.step()
@@ -178,3 +180,4 @@ class GrpoUpdater:
         stats.ratio_max = max(stats.ratio_max, ratio_max)
         stats.ratio_min = min(stats.ratio_min, -neg_ratio_min)
         stats.on_policy_ratio_dev = max(stats.on_policy_ratio_dev, dev)
+        stats.on_policy_kl_max = max(stats.on_policy_kl_max, kl_max)
