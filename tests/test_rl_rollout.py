@@ -14,7 +14,7 @@ from train.rl.policy import GroupPolicy, PolicySpec
 from train.rl.prompts import EditPrompt
 from train.rl.rollout import RolloutSettings, build_contexts, latent_grid, rollout_group
 
-TRANSFORMS = {"vae_transform": (64, 32, 16), "vit_transform": (56, 28, 14)}
+TRANSFORMS = {"vae_transform": (32, 32, 16), "vit_transform": (28, 28, 14)}
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_batched_group_rollout_equals_one_at_a_time(inferencer, cfg: bool) -> No
     torch.testing.assert_close(batched.final_latents, single.final_latents, rtol=0, atol=1e-5)
     torch.testing.assert_close(batched.next_states, single.next_states, rtol=0, atol=1e-5)
     torch.testing.assert_close(batched.old_logprobs, single.old_logprobs, rtol=0, atol=1e-6)
-    assert len(batched.images) == 3 and batched.images[0].size == (64, 64)
+    assert len(batched.images) == 3 and batched.images[0].size == (32, 32)
     members = batched.final_latents.flatten(1)
     assert (members[0] - members[1]).abs().max() > 1e-2  # members differ (their own noise)
 

@@ -120,7 +120,7 @@ def run_checks(inferencer: BagelInferencer, options: CheckOptions = CheckOptions
 
     counts = select_trainable(model, o.trainable, lora_rank=o.lora_rank)
     if o.trainable == "full":
-        shard_trainable(model, "float32" if fp32 else "bfloat16", "float32", device.type)
+        shard_trainable(model, model.compute_dtype, torch.float32, device.type)
     named = {n: p for n, p in model.named_parameters() if p.requires_grad}
     reference = kl_reference(model, named)
     with torch.no_grad():  # the reference is the starting policy: KL exactly 0

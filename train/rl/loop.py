@@ -86,7 +86,7 @@ def run_grpo(cfg: RLConfig, parts: RLComponents, dist_info: DistInfo,
     counts = select_trainable(model, t.mode, t.include_latent_io, t.lora_rank, t.lora_alpha)
     if cfg.parallel.activation_checkpointing:
         checkpoint_layers(model)
-    units = (shard_trainable(model, cfg.model.dtype, cfg.parallel.reduce_dtype, device.type)
+    units = (shard_trainable(model, DTYPES[cfg.model.dtype], DTYPES[cfg.parallel.reduce_dtype], device.type)
              if t.mode == "full" else [])
     named = {n: p for n, p in model.named_parameters() if p.requires_grad}
     o = cfg.optim

@@ -24,7 +24,6 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor
 
-from train.common.parallelize import DTYPES
 
 LAYERS = "language_model.model.layers"
 
@@ -40,10 +39,11 @@ def _outside_layer_units(model: nn.Module) -> list[nn.Module]:
     return units
 
 
-def shard_trainable(model: nn.Module, param_dtype: str, reduce_dtype: str, device_type: str) -> list[FSDPModule]:
-    """FSDP2 units over the trainable parameters (made float32 first); returns the units."""
+def shard_trainable(model: nn.Module, param_dtype: torch.dtype, reduce_dtype: torch.dtype,
+                    device_type: str) -> list[FSDPModule]:
+    """FSDP2 units over the trainable parameters (made float32 first), computing in ``param_dtype``; returns them."""
     mesh = init_device_mesh(device_type, (dist.get_world_size(),), mesh_dim_names=("dp_shard",))
-    mp = MixedPrecisionPolicy(param_dtype=DTYPES[param_dtype], reduce_dtype=DTYPES[reduce_dtype])
+    mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
     units: list[FSDPModule] = []
     for module in [*model.get_submodule(LAYERS), *_outside_layer_units(model)]:
         trainable = [p for p in module.parameters() if p.requires_grad]
