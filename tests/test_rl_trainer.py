@@ -14,6 +14,7 @@ from modeling.bagel.loader import load_bagel
 from train.common.config import load_config
 from train.common.distributed import init_distributed
 from train.rl.build import build_rl_components
+from train.common.nan_guard import TrainingDiverged
 from train.rl.config import RLConfig
 from train.rl.loop import run_grpo
 from train.rl.main import main
@@ -122,3 +123,28 @@ def test_entry_point_errors(bench, tmp_path, capsys) -> None:
     assert "unknown reward kind 'nope'" in capsys.readouterr().err
     assert main([*common, "reward.server.mode=external", "reward.kind=programmatic"]) == 1
     assert "reward server" in capsys.readouterr().err
+
+
+def test_non_finite_loss_skips_the_update_and_stops_after_too_many(bench, tmp_path, dist_info, monkeypatch) -> None:
+    import train.rl.update as update
+
+    real = update.ppo_clip_loss
+
+    def poisoned(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out.per_sample = out.per_sample * float("nan")
+        return out
+
+    monkeypatch.setattr(update, "ppo_clip_loss", poisoned)
+    cfg = _config(bench, tmp_path, "train.total_steps=3", "train.max_consecutive_bad_steps=2", "rollout.group_size=4",
+                  "rollout.prompts_per_rank=1", "checkpoint.every=100")
+    parts = build_rl_components(cfg, dist_info)
+    start = {k: v.clone() for k, v in parts.inferencer.model.state_dict().items()}
+    with pytest.raises(TrainingDiverged, match="2 consecutive steps"):
+        run_grpo(cfg, parts, dist_info)
+    assert (tmp_path / "checkpoints" / "step_00000002" / "COMPLETE").is_file()  # saved before stopping
+    model = parts.inferencer.model.state_dict()
+    for name, value in start.items():
+        if "moe_gen" in name:  # trained set: untouched, both updates were skipped
+            assert torch.equal(model[name].full_tensor() if hasattr(model[name], "full_tensor") else model[name],
+                               value.full_tensor() if hasattr(value, "full_tensor") else value), name

@@ -143,6 +143,10 @@ def run_grpo(cfg: RLConfig, parts: RLComponents, dist_info: DistInfo,
                 rollouts.append(rollout)
         rollout_s = time.perf_counter() - began
         results = scorer.collect()
+        errors = [r.error for group in results for r in group if r.score is None]
+        if errors:
+            logger.message(f"step {step + 1}: {len(errors)} sample(s) of rank {rank} dropped without a reward, "
+                           f"e.g. {errors[0]}")
         rewards = all_gather_rows(reward_matrix(results).to(device)).cpu()
         adv_all = group_advantages(rewards, cfg.grpo.global_std, cfg.grpo.adv_clip, cfg.grpo.min_group_std)
         mine = slice(rank * per_rank, (rank + 1) * per_rank)
