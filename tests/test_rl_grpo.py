@@ -82,8 +82,8 @@ def test_programmatic_reward_and_registry() -> None:
     prompt = type("P", (), {"source_image": red, "instruction": "x", "reference": None})
     results = reward(group_requests(prompt, None, [red, blue], "s"))
     assert results[0].score == pytest.approx(10.0) and results[1].score < 3.0
-    assert ProgrammaticReward("brightness")(group_requests(prompt, None, [Image.new("RGB", (4, 4), (255, 255, 255))], "b"))[
-        0].score == pytest.approx(10.0)
+    white = Image.new("RGB", (4, 4), (255, 255, 255))
+    assert ProgrammaticReward("brightness")(group_requests(prompt, None, [white], "b"))[0].score == pytest.approx(10.0)
     with pytest.raises(registry.RewardConfigError, match="unknown reward kind 'nope'"):
         registry.build_reward("nope")
     with pytest.raises(registry.RewardConfigError, match="do not fit"):

@@ -32,10 +32,10 @@ def bench(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dist_info():
     torch.set_num_threads(1)
-    return init_distributed("cpu")
+    return init_distributed("cpu")  # per test: the entry-point test's main() ends its process group
 
 
 def _config(bench, out, *overrides: str) -> RLConfig:

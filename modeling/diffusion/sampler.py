@@ -25,13 +25,13 @@ def euler_sample(velocity: VelocityFn, x_init: torch.Tensor, timesteps: torch.Te
     """x <- x - v(x, t_i) * (t_i - t_{i+1}) over the grid ``timesteps`` [S] (S - 1 steps); returns x at t_{S-1}."""
     x = x_init
     for i in range(timesteps.numel() - 1):
-        t, dt = timesteps[i], timesteps[i] - timesteps[i + 1]
+        t = timesteps[i]
         v = velocity(x, t, i)
         if trajectory is not None:
             trajectory.timesteps.append(t)
             trajectory.states.append(x)
             trajectory.velocities.append(v)
-        x = x - v.to(x.dtype) * dt
+        x = euler_step(x, v, t, timesteps[i + 1])
         if on_step is not None:
             on_step(i + 1, timesteps.numel() - 1)
     return x

@@ -32,7 +32,7 @@ class StepDistribution:
 
 
 def euler_step(x: torch.Tensor, v: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor) -> torch.Tensor:
-    """The ODE step of ``modeling.diffusion.sampler.euler_sample``, written the same way (bitwise equal)."""
+    """The ODE step x - v * (sigma - sigma_next), in x's dtype (``euler_sample``'s step)."""
     return x - v.to(x.dtype) * (sigma - sigma_next)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -88,6 +88,8 @@ def run_grpo(cfg: RLConfig, parts: RLComponents, dist_info: DistInfo,
         checkpoint_layers(model)
     units = (shard_trainable(model, DTYPES[cfg.model.dtype], DTYPES[cfg.parallel.reduce_dtype], device.type)
              if t.mode == "full" else [])
+    if units:  # FSDP2 hooks must not run inside a captured CUDA graph: decode the CoTs eagerly
+        settings = replace(settings, inference=replace(settings.inference, cuda_graphs=False))
     named = {n: p for n, p in model.named_parameters() if p.requires_grad}
     o = cfg.optim
     optimizer = make_adamw(list(named.values()), lr=o.lr, betas=tuple(o.betas), eps=o.eps,

@@ -63,7 +63,8 @@ class UpdateStats:
                 "grad_norm": float(np.mean(self.grad_norms)) if self.grad_norms else float("nan"),
                 "ratio/mean": self.ratio_sum / n, "ratio/min": self.ratio_min, "ratio/max": self.ratio_max,
                 "ratio/on_policy_max_dev": self.on_policy_ratio_dev, "clip_fraction": self.clipped / n,
-                "kl": self.kl_sum / n, "kl/on_policy_max": self.on_policy_kl_max, "optimizer_steps": float(len(self.losses)), "skipped_steps": float(self.skipped)}
+                "kl": self.kl_sum / n, "kl/on_policy_max": self.on_policy_kl_max,
+                "optimizer_steps": float(len(self.losses)), "skipped_steps": float(self.skipped)}
 
 
 def _all_reduce_max(values: list[float], device: torch.device) -> list[float]:
