@@ -87,7 +87,9 @@ def run_checks(inferencer: BagelInferencer, options: CheckOptions = CheckOptions
                                     vit_transform=(min(o.image_size, 224), 28, 14), compile_layers=False))
     prompt = EditPrompt("check", check_image(o.image_size), "Make the red square blue.", CHECK_COT)
     checks: list[Check] = []
-    batched_tol, ratio_tol = (1e-4, 1e-5) if fp32 else (5e-2, 1e-5)
+    # batched vs one-at-a-time differ by kernel rounding only (fp32 ~1e-6); a member seeing another member's tokens
+    # would move latents by O(1). The ratio bound is the issue's, in every dtype (the two paths share one function).
+    batched_tol, ratio_tol = (1e-4, 1e-5) if fp32 else (0.25, 1e-5)
 
     with torch.no_grad():  # the ODE limit: noise level 0 over every step equals the Euler sampler bit for bit
         contexts = build_contexts(inferencer, prompt, settings, o.seed, CHECK_COT)
