@@ -5,9 +5,10 @@
 Workload (issue 18): one edit prompt (a size x size source, an instruction and a CoT given as text), G edits with
 a window of SDE steps among 15 timesteps, CFG text 4 / image 2 (three branches); trained set LoRA r64 on the
 generation expert, then full fine-tuning of it (FSDP2, float32 masters). Per mode it reports seconds per group
-rollout batched (the G x 3 branches in one forward per step over one shared store) and one member at a time (as the
-open BAGEL ports roll out, the context still built once), their ratio, seconds per update step (the group's window
-steps forward + backward, optimizer step) and peak device memory. A mode that runs out of memory is reported as such
+rollout: batched (the G x 3 branches in one forward per step over one shared store), one member at a time over the
+shared context, and one edit at a time with its own context (as the open BAGEL ports roll out; the CoT is given),
+the speedups; seconds per update step (the group's window steps forward + backward, optimizer step) and peak
+device memory. A mode that runs out of memory is reported as such
 with its trainable parameter count. Prints one JSON object.
 """
 
@@ -114,14 +115,17 @@ def bench_mode(args: argparse.Namespace, mode: str, device: torch.device) -> dic
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
-    def rollout(one_at_a_time: bool):
+    def rollout(**baseline: bool):
         with gathered(units):
-            return rollout_group(inferencer, prompt, settings, 0, seed=1, one_at_a_time=one_at_a_time)
+            return rollout_group(inferencer, prompt, settings, 0, seed=1, **baseline)
 
-    rollout(False)  # warm-up (kernels, allocator)
-    group, figures["rollout_batched_s_per_group"] = timed(lambda: rollout(False), device, args.repeats)
-    _, figures["rollout_one_at_a_time_s_per_group"] = timed(lambda: rollout(True), device, args.repeats)
-    figures["rollout_speedup"] = figures["rollout_one_at_a_time_s_per_group"] / figures["rollout_batched_s_per_group"]
+    rollout()  # warm-up (kernels, allocator)
+    group, batched = timed(rollout, device, args.repeats)
+    _, shared = timed(lambda: rollout(one_at_a_time=True), device, args.repeats)
+    _, per_edit = timed(lambda: rollout(one_at_a_time=True, context_per_member=True), device, args.repeats)
+    figures.update(rollout_batched_s_per_group=batched, rollout_one_at_a_time_s_per_group=shared,
+                   rollout_speedup=shared / batched, rollout_per_edit_s_per_group=per_edit,
+                   rollout_speedup_vs_per_edit=per_edit / batched)
     rewards = torch.arange(args.group, dtype=torch.float32)[None]  # distinct rewards: every member is trained
     advantages = group_advantages(rewards)
     updater.update([group], advantages)  # warm-up

@@ -56,6 +56,8 @@ def test_batched_group_rollout_equals_one_at_a_time(inferencer, cfg: bool) -> No
     settings = _settings(cfg=cfg)
     batched = rollout_group(inferencer, _prompt(), settings, 0, seed=11)
     single = rollout_group(inferencer, _prompt(), settings, 0, seed=11, one_at_a_time=True)
+    per_edit = rollout_group(inferencer, _prompt(), settings, 0, seed=11, context_per_member=True)
+    torch.testing.assert_close(per_edit.final_latents, single.final_latents, rtol=0, atol=0)  # same context
     assert batched.window == single.window and len(batched.window) == 2
     assert batched.states.shape == (2, 3, batched.grid_hw[0] * batched.grid_hw[1], 64)
     torch.testing.assert_close(batched.final_latents, single.final_latents, rtol=0, atol=1e-5)

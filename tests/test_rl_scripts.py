@@ -57,6 +57,7 @@ def test_bench_rl_reports_both_modes_at_a_tiny_shape(tmp_path) -> None:
         assert f["rollout_batched_s_per_group"] > 0 and f["update_s_per_step"] > 0 and f["trainable_params"] > 0
         assert f["rollout_speedup"] == pytest.approx(
             f["rollout_one_at_a_time_s_per_group"] / f["rollout_batched_s_per_group"], rel=0.01)
+        assert f["rollout_per_edit_s_per_group"] > 0 and f["rollout_speedup_vs_per_edit"] > 0
         assert f["sde_window_steps"] == [0]
 
 

@@ -107,10 +107,11 @@ def latent_grid(inferencer: BagelInferencer, contexts: GuidanceContexts) -> tupl
 
 @torch.no_grad()
 def rollout_group(inferencer: BagelInferencer, prompt: EditPrompt, settings: RolloutSettings, iteration: int,
-                  seed: int, one_at_a_time: bool = False) -> GroupRollout:
+                  seed: int, one_at_a_time: bool = False, context_per_member: bool = False) -> GroupRollout:
     """Sample the G edits of one prompt. Member g draws its initial noise and SDE noise from its own generator
-    (seed, g). ``one_at_a_time``: the members run one after another over the same context (the way the open BAGEL
-    ports roll out; a baseline for benchmarks and tests), with the same draws."""
+    (seed, g). Baselines for benchmarks and tests, with the same draws: ``one_at_a_time`` runs the members one after
+    another over the shared context; with ``context_per_member`` too, each member rebuilds the context first, as the
+    open BAGEL ports roll out (the CoT is still written once)."""
     device, group = inferencer.device, settings.group_size
     cot_text = dataset_cot(prompt, settings)
     contexts = build_contexts(inferencer, prompt, settings, seed, cot_text)
@@ -122,7 +123,7 @@ def rollout_group(inferencer: BagelInferencer, prompt: EditPrompt, settings: Rol
     generators = [torch.Generator().manual_seed(derive_seed(seed, g)) for g in range(group)]
     window = settings.window.steps(iteration, torch.Generator().manual_seed(seed))
     timesteps = settings.timesteps(device)
-    batches = [list(range(group))] if not one_at_a_time else [[g] for g in range(group)]
+    batches = [list(range(group))] if not (one_at_a_time or context_per_member) else [[g] for g in range(group)]
     finals, records = [], []
     for members in batches:
         gens = [generators[g] for g in members]
@@ -130,6 +131,8 @@ def rollout_group(inferencer: BagelInferencer, prompt: EditPrompt, settings: Rol
         def draw(_step: int, gens=gens) -> torch.Tensor:
             return torch.stack([torch.randn(shape, generator=gen) for gen in gens]).to(device)
 
+        if context_per_member and members[0] > 0:
+            contexts = build_contexts(inferencer, prompt, settings, seed, cot_text)
         policy = GroupPolicy(inferencer.model, contexts, grid, len(members), settings.policy, timesteps)
         final, record = sde_window_sample(lambda x, t, _i, p=policy: p.velocity(x, t), draw(-1), timesteps, window,
                                           policy.distribution, draw)
