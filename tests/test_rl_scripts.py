@@ -70,7 +70,7 @@ def test_launchers_help_and_missing_config(script, tmp_path) -> None:
     assert missing.returncode == 2 and "nope.yaml not found" in missing.stderr
 
 
-@pytest.mark.parametrize("name", ["cec.yaml", "tiny_cpu.yaml"])
+@pytest.mark.parametrize("name", ["cec.yaml", "shapes_edit.yaml", "tiny_cpu.yaml"])
 def test_rl_configs_load(name) -> None:
     cfg = load_config(RLConfig, str(ROOT / "configs" / "rl" / name))
     assert cfg.rollout.settings().window.size >= 1
