@@ -34,7 +34,7 @@ class StaticDecoder:
     @torch.no_grad()
     def _step(self) -> torch.Tensor:
         model = self.model
-        embeds = model.embed_text(self.token).to(model.vae2llm.weight.dtype)
+        embeds = model.embed_text(self.token).to(model.compute_dtype)
         hidden = model.language_model.model(embeds, self.position, self.layout, None, self.cache.layers, self.slot,
                                             self.layers)
         return model.language_model.lm_head(hidden)

@@ -33,7 +33,7 @@ def request(sample_id: str, edited_colour, cot: str | None = COT, reference: dic
 
 
 def cec_settings(server: ChatServer, **overrides) -> dict:
-    settings = dict(base_url=server.base_url, model="judge-x", api_key_env="BENCH_TEST_KEY", timeout_s=0.3,
+    settings = dict(base_url=server.base_url, model="judge-x", api_key_env="BENCH_TEST_KEY", timeout_s=1.5,
                     max_retries=1, parse_retries=1, concurrency=8)
     settings.update(overrides)
     return settings
@@ -70,7 +70,7 @@ def test_cec_reward_turns_judge_faults_into_drops_never_scores():
         if colour == (3, 3, 3):
             return Answer(text="A lovely edit, truly.")
         if colour == (4, 4, 4):
-            return Answer(text=GOOD, delay_s=1.0)  # past the 0.3 s timeout, every time
+            return Answer(text=GOOD, delay_s=3.0)  # past the 1.5 s timeout (generous: loaded CI cores), every time
         if colour == (5, 5, 5):  # one 503, then an answer: retried by the SDK, scored
             return Answer(status=503) if n == 1 else Answer(text='{"score": 4.5, "reasoning": "half"}')
         return Answer(status=400, text="unexpected sample")

@@ -123,6 +123,24 @@ class AttentionLayout:
         return cls(k_doc, k_split, k_causal, torch.zeros_like(k_causal), q_to_k, cu_q, cu_k, max(query_lens),
                    max(key_lens), "causal" if causal else "full").to(device)
 
+    @classmethod
+    def for_group_queries(cls, cache_lens: list[int], query_len: int, group: int,
+                          device: torch.device | str = "cpu") -> "AttentionLayout":
+        """``group`` blocks of ``query_len`` queries per document that share its cache but never see each other.
+        Keys are laid out [cache_0, block_0_0 .. block_0_{G-1}, cache_1, ...]; each block is a ``noise`` split."""
+        block = query_len * group
+        key_lens = [c + block for c in cache_lens]
+        k_doc = torch.repeat_interleave(torch.arange(len(key_lens)), torch.tensor(key_lens))
+        member = torch.arange(group).repeat_interleave(query_len) + 1
+        k_split = torch.cat([torch.cat([torch.zeros(c, dtype=torch.long), member]) for c in cache_lens])
+        k_noise = k_split > 0
+        starts = F.pad(torch.tensor(key_lens).cumsum(0), (1, 0))[:-1]
+        q_to_k = torch.cat([s + c + torch.arange(block) for s, c in zip(starts.tolist(), cache_lens)])
+        cu_q = torch.arange(len(cache_lens) + 1, dtype=torch.int32) * block
+        cu_k = F.pad(torch.tensor(key_lens, dtype=torch.int32).cumsum(0, dtype=torch.int32), (1, 0))
+        return cls(k_doc, k_split, torch.zeros_like(k_noise), k_noise, q_to_k, cu_q, cu_k, block, max(key_lens),
+                   None).to(device)
+
     def visible(self, q_idx: torch.Tensor, kv_idx: torch.Tensor) -> torch.Tensor:
         """Boolean mask: query ``q_idx`` may attend key ``kv_idx`` (broadcasting index tensors)."""
         if self.key_valid is not None:

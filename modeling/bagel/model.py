@@ -48,6 +48,7 @@ class ImageQueryPlan:
     slots: torch.Tensor  # [n_ctx * (N + 2)] query slots in the store
     layout: AttentionLayout
     compiled: bool = False  # run the steps through torch.compile'd decoder layers
+    group: int = 1  # latents queried together per context (a GRPO group), see plan_group_query
 
 
 @dataclass
@@ -147,10 +148,17 @@ class Bagel(nn.Module):
         return TrainLosses(ce=ce, mse=mse)
 
     # ------------------------------------------------------------------------------------------------ inference
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype of the LLM's inputs and key/value caches at inference: the (never trained) token embedding's.
+        Trained parts may keep float32 master weights (RL); their outputs are cast to this dtype."""
+        return self.language_model.model.embed_tokens.weight.dtype
+
     def new_cache(self, capacity: int = 256) -> KVCache:
-        llm, w = self.config.llm, self.vae2llm.weight
+        llm = self.config.llm
         head_dim = llm.hidden_size // llm.num_attention_heads
-        return KVCache(llm.num_hidden_layers, (llm.num_key_value_heads, head_dim), w.dtype, w.device, capacity)
+        return KVCache(llm.num_hidden_layers, (llm.num_key_value_heads, head_dim), self.compute_dtype,
+                       self.vae2llm.weight.device, capacity)
 
     def _run_block(self, cache: KVCache, embeds: torch.Tensor, position_ids: torch.Tensor,
                    gen_indexes: torch.Tensor | None, causal: bool) -> torch.Tensor:
@@ -158,7 +166,7 @@ class Bagel(nn.Module):
         n = embeds.shape[0]
         store, slots = cache.with_slots(n)
         layout = AttentionLayout.for_cached_queries([cache.length], [n], causal, cache.device)
-        return self.language_model.model(embeds.to(self.vae2llm.weight.dtype), position_ids, layout, gen_indexes,
+        return self.language_model.model(embeds.to(self.compute_dtype), position_ids, layout, gen_indexes,
                                          store, slots)
 
     def _image_block(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -242,6 +250,50 @@ class Bagel(nn.Module):
         tokens = self.embed_latents(x_t, t.reshape(1).expand(n_tok).to(x_t.device), plan.latent_position_ids)
         embeds = self._image_block(tokens).repeat(n_ctx, 1)
         layers = self.compiled_decoder_layers() if plan.compiled else None
-        hidden = self.language_model.model(embeds.to(self.vae2llm.weight.dtype), plan.position_ids, plan.layout,
+        hidden = self.language_model.model(embeds.to(self.compute_dtype), plan.position_ids, plan.layout,
                                            plan.gen_indexes, plan.store, plan.slots, layers)
-        return self.llm2vae(hidden[plan.gen_indexes]).reshape(n_ctx, n_tok, -1)
+        return self.llm2vae(hidden[plan.gen_indexes].to(self.llm2vae.weight.dtype)).reshape(n_ctx, n_tok, -1)
+
+    def plan_group_query(self, caches: list[KVCache], grid_hw: tuple[int, int], group: int) -> ImageQueryPlan:
+        """Like ``plan_image_query`` for ``group`` latents at once (the members of a GRPO group, which share their
+        contexts): each context's keys are stored once, followed by the group's query blocks, and a block sees the
+        context and itself, never another member. One forward then runs every (context, member) pair."""
+        if group == 1:
+            return self.plan_image_query(caches, grid_hw)
+        h, w = grid_hw
+        dev, n_tok = caches[0].device, h * w
+        q = n_tok + 2
+        block = group * q
+        if len(caches) == 1:
+            store, slots = caches[0].with_slots(block)
+        else:
+            packed = pack_contexts(caches, [block] * len(caches), causal=False)
+            store, slots = packed.buffers, packed.insert_idx
+        member_rows = (torch.arange(group, device=dev)[:, None] * q + torch.arange(1, n_tok + 1, device=dev)).flatten()
+        return ImageQueryPlan(
+            grid_hw=grid_hw,
+            latent_position_ids=grid_position_ids(h, w, self.config.bagel.max_latent_size, dev),
+            position_ids=torch.cat([torch.full((block,), c.next_position, device=dev) for c in caches]),
+            gen_indexes=torch.cat([d * block + member_rows for d in range(len(caches))]),
+            cache_lens=[c.length for c in caches], store=store, slots=slots,
+            layout=AttentionLayout.for_group_queries([c.length for c in caches], q, group, dev), group=group)
+
+    def group_velocity(self, plan: ImageQueryPlan, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Velocities of ``plan.group`` latents x_t [G, N, 64] at time t in each planned context -> [n_ctx, G, N, 64].
+
+        Differentiable (the caller picks no_grad or not). The store is taken without autograd history: only this
+        forward's query keys carry gradients, and a later forward may write the same slots again."""
+        n_ctx, (group, n_tok, channels) = len(plan.cache_lens), x_t.shape
+        if group != plan.group:
+            raise ValueError(f"the plan is for groups of {plan.group} latents, got {group}")
+        tokens = self.embed_latents(x_t.reshape(group * n_tok, channels), t.reshape(1).expand(group * n_tok).to(
+            x_t.device), plan.latent_position_ids.repeat(group))
+        marks = self.embed_text(torch.tensor([self.special_tokens.start_of_image, self.special_tokens.end_of_image],
+                                             device=x_t.device)).to(tokens.dtype)
+        blocks = torch.cat([marks[:1].expand(group, 1, -1), tokens.view(group, n_tok, -1),
+                            marks[1:].expand(group, 1, -1)], dim=1)
+        embeds = blocks.reshape(group * (n_tok + 2), -1).repeat(n_ctx, 1)
+        store = [LayerKV(kv.keys.detach(), kv.values.detach()) for kv in plan.store]
+        hidden = self.language_model.model(embeds.to(self.compute_dtype), plan.position_ids, plan.layout,
+                                           plan.gen_indexes, store, plan.slots)
+        return self.llm2vae(hidden[plan.gen_indexes].to(self.llm2vae.weight.dtype)).reshape(n_ctx, group, n_tok, -1)

@@ -7,10 +7,10 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
-from torch.distributed.tensor import DTensor
 
 from train.common.distributed import all_reduce_sum
 from train.common.ema import EMA
+from train.common.grads import clip_grad_norm
 from train.common.nan_guard import NanGuard
 from train.sft.loss import LossSums, loss_sums, micro_batch_loss
 
@@ -48,17 +48,6 @@ def prepare_batch(batch: dict[str, Any], device: torch.device,
     return out
 
 
-def _grad_norm(params: list[nn.Parameter], max_norm: float) -> float:
-    grads = [p for p in params if p.grad is not None]
-    if max_norm > 0:
-        norm = torch.nn.utils.clip_grad_norm_(grads, max_norm, foreach=True)
-    else:
-        norm = torch.nn.utils.get_total_norm([p.grad for p in grads], foreach=True)
-    if isinstance(norm, DTensor):
-        norm = norm.full_tensor()
-    return float(norm)
-
-
 def _safe_div(a: float, b: float) -> float:
     return a / b if b > 0 else float("nan")
 
@@ -82,7 +71,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, ema: EMA | No
         loss.backward()
         sums.add(loss_sums(losses.ce, losses.mse, batch))
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    grad_norm = _grad_norm(params, grad_clip)
+    grad_norm = clip_grad_norm(params, grad_clip)
     ce_sum, mse_sum = all_reduce_sum([sums.totals[0], sums.totals[2]], device)
     ce_mean, mse_mean = _safe_div(ce_sum, global_ce), _safe_div(mse_sum, global_mse)
     total = (ce_weight * ce_mean if global_ce else 0.0) + (mse_weight * mse_mean if global_mse else 0.0)

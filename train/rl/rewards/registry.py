@@ -21,9 +21,13 @@ FACTORIES: dict[str, str] = {
 REWARD_KINDS: tuple[str, ...] = tuple(FACTORIES)
 
 
+class RewardConfigError(ValueError):
+    """The configured reward cannot be built; the message says which kind and how to fix it."""
+
+
 def _factory(kind: str) -> Any:
     if kind not in FACTORIES:
-        raise ValueError(f"reward kind {kind!r} unknown; choose from {', '.join(REWARD_KINDS)}")
+        raise RewardConfigError(f"reward kind {kind!r} unknown; choose from {', '.join(REWARD_KINDS)}")
     module, attr = FACTORIES[kind].split(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -42,5 +46,5 @@ def build_reward(kind: str, settings: dict) -> RewardFunction:
     accepted = _accepted(factory)
     unknown = sorted(set(settings or {}) - set(accepted)) if accepted is not None else []
     if unknown:
-        raise ValueError(f"reward {kind!r}: unknown setting(s) {unknown}; accepted: {', '.join(accepted)}")
+        raise RewardConfigError(f"reward {kind!r}: unknown setting(s) {unknown}; accepted: {', '.join(accepted)}")
     return factory(**(settings or {}))

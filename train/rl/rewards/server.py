@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal
 
 import openai
 
@@ -35,14 +35,14 @@ class RewardServerError(RuntimeError):
 
 @dataclass(frozen=True)
 class RewardServerConfig:
-    mode: str = "none"  # none (no server: exact or in-process rewards), external (url), vllm (started here)
+    mode: Literal["none", "external", "vllm"] = "none"  # none (no server: exact or in-process rewards), external (url), vllm (started here)
     url: str | None = None  # external: base URL, e.g. http://judge-host:8000/v1
     model: str = "Qwen/Qwen2.5-VL-72B-Instruct"  # vllm: model to serve (hub id or local folder)
     gpus: str = ""  # vllm: CUDA_VISIBLE_DEVICES of the server, e.g. "6,7" (tensor parallel over them)
     port: int = 8000  # vllm
     host: str = "127.0.0.1"  # vllm: address to bind and call
     startup_timeout_s: float = 900.0  # vllm: loading a 72B model takes minutes
-    extra_args: Sequence[str] = ()  # vllm: more `vllm serve` flags, e.g. ["--max-model-len", "16384"]
+    extra_args: tuple[str, ...] = ()  # vllm: more `vllm serve` flags, e.g. ["--max-model-len", "16384"]
     api_key_env: str = "OPENAI_API_KEY"  # external servers that need a key
     auth_header: str = "bearer"  # or "api-key" (Azure)
 
