@@ -33,7 +33,7 @@ def test_ground_truth_gets_overall_in_every_category():
         sample, reference = _case(category)
         result = score_edit(reference, render(sample.target, 256), sample.cot.render())
         assert [result[k] for k in SCORES] == [10.0] * 5, (category, result["explanation"])
-        assert result["cot_matches_target"] is True
+        assert result["cot_matches_target"] is True and result["cot_correct"] == 10.0
 
 
 def test_wrong_object_scores_lower():
@@ -128,7 +128,8 @@ def test_cot_consistency_follows_the_models_own_cot():
     image = render(sample.source.with_shapes(set(sample.source.shapes) - {wrong}), 256)
     result = score_edit(reference, image, model_cot.render())
     assert result["cot_consistency"] == 10.0  # the image does what the (wrong) CoT says
-    assert result["instruction"] == 0.0 and result["cot_matches_target"] is False
+    assert result["instruction"] == 0.0 and result["cot_matches_target"] is False and result["cot_correct"] == 0.0
+    assert "cot_correct" not in score_edit(reference, image)  # no model CoT, nothing to grade
     garbled = score_edit(reference, image, "<think>I will remove something</think>")
     assert garbled["cot_consistency"] == 0.0 and "does not parse" in garbled["explanation"]
 

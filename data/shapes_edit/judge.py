@@ -18,7 +18,8 @@ moved ones) and shapes that must stay. Scores, each 0-10:
 - cot_consistency: the instruction check, anchored the same way, against the scene the CoT's target lines execute to
   (the model's own CoT when given, else the reference), so it measures whether the image does what the CoT says;
 - overall = sqrt(min(instruction, preservation) * quality), VIEScore's combination of its semantic and perceptual
-  scores.
+  scores;
+- cot_correct (only with the model's own CoT): 10 when its target lines execute to exactly the target scene, else 0.
 
 Why preservation and quality are scaled by the instruction score: without it, doing nothing (the source: perfect
 preservation and quality) and drawing nothing (a blank image: every pixel explained) would beat a real but imperfect
@@ -263,6 +264,8 @@ def score_edit(reference: dict, result_image: Image.Image, cot_text: str | None 
         f"preservation and quality scaled by instruction / 10 = {gate:.2f}",
         f"CoT ({cot_source}) {consistency.tally()}" + _notes(consistency),
     ])
+    if cot_source == "model":  # does the model's own plan execute to exactly the target scene?
+        scores["cot_correct"] = 10.0 * (implied == target)
     return {
         **{k: round(v, 3) for k, v in scores.items()},
         "preservation_raw": round(preservation.score(), 3),

@@ -3,8 +3,9 @@ paper's dimensions, GPU time, the judge baselines beside them, and which differe
 
 Dimensions: the exact judge's instruction / preservation / quality / cot_consistency / overall, mapped to the
 paper's Ins. (instruction following), Con. (consistency with the source: preservation) and Nat./Art. (naturalness
-and artifacts: one exact measure, quality, stands for both); CEC is the CoT-editing consistency. A category's score
-is the mean over its samples; seen / unseen / overall are means over categories (macro).
+and artifacts: one exact measure, quality, stands for both); CEC is the CoT-editing consistency, CoT exact the share
+(x10) of the model's CoTs that execute to exactly the target scene (thinking rows only). A category's score is the
+mean over its samples; seen / unseen / overall are means over categories (macro).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from data.shapes_edit.ablation import ALL, RL_ROW_NOTE, ROWS, AblationRow, unseen_for
 
 DIMENSIONS = {"overall": "Overall", "instruction": "Ins.", "preservation": "Con.", "quality": "Nat./Art.",
-              "cot_consistency": "CEC"}
+              "cot_consistency": "CEC", "cot_correct": "CoT exact"}
 REFERENCE_ROW = "meta_cot_full"
 
 
@@ -28,12 +29,13 @@ class SeedScores:
     failed: int  # samples not generated or not scored (counted as 0)
 
     def macro(self, categories: tuple[str, ...], dim: str) -> float | None:
-        values = [self.categories[c][dim] for c in categories if c in self.categories]
+        values = [self.categories[c][dim] for c in categories if dim in self.categories.get(c, {})]
         return sum(values) / len(values) if values else None
 
 
 def read_seed_scores(eval_dir: Path, seed: int) -> SeedScores:
-    """Per-category means of ``scores.jsonl``; a sample that failed or is missing counts 0 on every dimension."""
+    """Per-category means of ``scores.jsonl``; a sample that failed or is missing counts 0 on every dimension it
+    would have had (``cot_correct`` exists only where the model thought)."""
     per: dict[str, dict[str, list[float]]] = {}
     failed = 0
     for line in (eval_dir / "scores.jsonl").read_text().splitlines():
@@ -45,8 +47,10 @@ def read_seed_scores(eval_dir: Path, seed: int) -> SeedScores:
         values = {"overall": row.get("overall") or 0.0, **(row.get("subscores") or {})} if ok else {}
         bucket = per.setdefault(row["category"], {d: [] for d in DIMENSIONS})
         for d in DIMENSIONS:
-            bucket[d].append(float(values.get(d, 0.0)))
-    return SeedScores(seed, {c: {d: sum(v) / len(v) for d, v in dims.items()} for c, dims in per.items()}, failed)
+            if d in values or not ok and (d != "cot_correct" or row.get("cot_text") is not None):
+                bucket[d].append(float(values.get(d, 0.0)))
+    return SeedScores(seed, {c: {d: sum(v) / len(v) for d, v in dims.items() if v} for c, dims in per.items()},
+                      failed)
 
 
 @dataclass
@@ -123,7 +127,7 @@ def main_table(results: list[RowResult]) -> str:
                  *(_cell(r.over_seeds(ALL, d)) for d in DIMENSIONS),
                  "n/a" if r.gpu_seconds is None else f"{r.gpu_seconds:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append(f"| {RL_ROW_NOTE} | | | | | | | | | |")
+    lines.append(f"| {RL_ROW_NOTE} |" + " |" * (len(head) - 1))
     return "\n".join(lines)
 
 
@@ -165,7 +169,8 @@ def baseline_table(baselines: dict) -> str:
     """The judge baselines' overall means per dimension (from ``data.shapes_edit.baselines.summarize``)."""
     lines = ["| baseline | " + " | ".join(f"{v}" for v in DIMENSIONS.values()) + " |", "|---|" + "---|" * len(DIMENSIONS)]
     for name, s in baselines.items():
-        lines.append(f"| {name} | " + " | ".join(f"{s['overall'][d]:.2f}" for d in DIMENSIONS) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{s['overall'][d]:.2f}" if d in s["overall"] else "n/a"
+                                                  for d in DIMENSIONS) + " |")
     return "\n".join(lines)
 
 
