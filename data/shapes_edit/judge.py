@@ -142,13 +142,12 @@ def check_edit(facts: Facts, result: Scene, used: set[int] | None = None,
     return check
 
 
-def box_cleanliness(pixels: np.ndarray, expected: Scene) -> Cleanliness:
-    """For a shape: removal credit (``CLEAN_RAMP``) from the share of the pixels it covered whose palette class (blends
-    taken to their nearer end, as the scene recovery does) is the expected scene's there (within ``EDGE_TOLERANCE``
+def box_cleanliness(classes: np.ndarray, expected: Scene) -> Cleanliness:
+    """For a shape: removal credit (``CLEAN_RAMP``) from the share of the pixels it covered whose palette class
+    (``classify_pixels``: blends taken to their nearer end) is the expected scene's there (within ``EDGE_TOLERANCE``
     of the image side), the background, or another shape colour than its own: a removal whose place is empty or
     holds something else is clean; a smudge or blurred remnant of the shape itself is not."""
-    side = pixels.shape[0]
-    classes = classify_pixels(pixels)
+    side = classes.shape[0]
     k = max(1, round(side * EDGE_TOLERANCE))
     padded = np.pad(render_indices(expected, side), k, mode="edge")
     close = classes == PALETTE_INDEX[expected.background]
@@ -203,8 +202,8 @@ def clean_fraction(pixels: np.ndarray, scene: Scene) -> float:
 
 
 def cot_consistency(cot: MetaCoT, source: Scene, result: Scene,
-                    pixels: np.ndarray | None = None) -> tuple[FactCheck, Scene | None]:
-    """Fact check of the result (and its ``pixels``, for how cleanly shapes went) against the scene the CoT's target
+                    classes: np.ndarray | None = None) -> tuple[FactCheck, Scene | None]:
+    """Fact check of the result (and its palette ``classes``, for how cleanly shapes went) against the scene the CoT's target
     lines execute to; unusable lines count as failed."""
     ops, errors = cot_to_ops(cot, source)
     try:
@@ -214,7 +213,7 @@ def cot_consistency(cot: MetaCoT, source: Scene, result: Scene,
     if implied is None:
         check = FactCheck()
     else:
-        cleanly_gone = None if pixels is None else box_cleanliness(pixels, implied)
+        cleanly_gone = None if classes is None else box_cleanliness(classes, implied)
         check = check_edit(Facts.between(source, implied), result, cleanly_gone=cleanly_gone)
     for error in errors:
         check.add(False, f"CoT {error}")
@@ -243,16 +242,17 @@ def score_edit(reference: dict, result_image: Image.Image, cot_text: str | None 
                          "(write one with data.shapes_edit.export.write_benchmark)")
     source, target = Scene.from_dict(reference["source_scene"]), Scene.from_dict(reference["target_scene"])
     pixels = square_image(result_image)
-    recovery = recover_pixels(pixels)
+    classes = classify_pixels(pixels)
+    recovery = recover_pixels(pixels, classes)
     result = recovery.scene
-    instruction, preservation = score_scenes(source, target, result, box_cleanliness(pixels, target))
+    instruction, preservation = score_scenes(source, target, result, box_cleanliness(classes, target))
     gate = instruction.score() / 10.0
     quality_raw = 10.0 * clean_fraction(pixels, result)
     cot, cot_source, cot_error = _reference_cot(reference, cot_text)
     if cot is None:
         consistency, implied = FactCheck(0, 1, [cot_error]), None
     else:
-        consistency, implied = cot_consistency(cot, source, result, pixels)
+        consistency, implied = cot_consistency(cot, source, result, classes)
     scores = {"instruction": instruction.score(), "preservation": preservation.score() * gate,
               "quality": quality_raw * gate, "cot_consistency": consistency.score()}
     scores["overall"] = math.sqrt(min(scores["instruction"], scores["preservation"]) * scores["quality"])
