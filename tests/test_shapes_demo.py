@@ -110,7 +110,7 @@ def test_demo_pipeline_end_to_end_on_cpu(micro_settings, monkeypatch, tmp_path):
     prepare(s, [VARIANTS["all"]])
     metrics = json.loads((s.run / "ae" / "ae_metrics.json").read_text())
     assert {"mean_psnr_db", "mean_readback_rate", "sample_readback_rate"} <= set(metrics)
-    bench = s.run / "bench" / "samples.jsonl"
+    bench = s.bench / "samples.jsonl"
     kept = [line for line in bench.read_text().splitlines() if '"relational_move"' in line or '"remove_object"' in line]
     bench.write_text("\n".join(kept) + "\n")  # two samples keep the evaluation short
 
@@ -124,7 +124,7 @@ def test_demo_pipeline_end_to_end_on_cpu(micro_settings, monkeypatch, tmp_path):
     assert len(scores) == 2 and all(r["status"] == "ok" and r["cot_text"] is not None for r in scores), summary
     assert all(0.0 <= r["overall"] <= 10.0 and "quality_raw" in r["subscores"] for r in scores)
 
-    card = ship_model(sft.done.parent, s.run / "bench", tmp_path / "ship", {"sft_steps": s.steps})
+    card = ship_model(sft.done.parent, s.bench, tmp_path / "ship", {"sft_steps": s.steps})
     assert card["config"]["parameters"]["total"] > 0 and card["folder_megabytes"] < 40
     example = json.loads((tmp_path / "ship" / "examples" / "examples.json").read_text())[0]
     editor = BagelInferencer.from_pretrained(str(tmp_path / "ship"), device="cpu", dtype="fp32")

@@ -3,7 +3,7 @@
 Everything lives under one run folder::
 
     RUN/data/<variant>/shapes_edit/{edit_cot,edit,understanding}   training sets (METACOT_DATA_ROOT=RUN/data/<variant>)
-    RUN/bench/                       held-out benchmark (all 21 categories, its own seed)
+    RUN/bench_s<seed>_n<k>/          held-out benchmark (all 21 categories x k samples, its own seed)
     RUN/tokenizer/  RUN/ae/  RUN/init/   world tokenizer, trained autoencoder, initial BAGEL folder
     RUN/demo/{sft,eval}              the demo model: SFT output (export/final) and its evaluation
     RUN/rows/<row>/seed<k>/{sft,eval}   ablation runs
@@ -63,6 +63,10 @@ class DemoSettings:
     def run(self) -> Path:
         return Path(self.run_dir)
 
+    @property
+    def bench(self) -> Path:
+        return self.run / f"bench_s{self.bench_seed}_n{self.bench_per_category}"
+
 
 def _log(message: str) -> None:
     print(f"[shapes_demo {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -81,7 +85,7 @@ def ensure_data(s: DemoSettings, variant: DataVariant) -> Path:
 
 
 def ensure_bench(s: DemoSettings) -> Path:
-    bench = s.run / "bench"
+    bench = s.bench
     if not (bench / "samples.jsonl").exists():
         n = write_benchmark(bench, s.bench_per_category, seed=s.bench_seed, size=s.image_size)
         _log(f"benchmark: {n} samples (seed {s.bench_seed})")
@@ -153,7 +157,7 @@ def sft_job(s: DemoSettings, name: str, out_dir: Path, variant: DataVariant, wit
 
 def eval_job(s: DemoSettings, name: str, model_dir: Path, out_dir: Path, think: bool, seed: int) -> Job:
     command = [sys.executable, str(ROOT / "inference" / "eval_benchmark.py"), "--model-path", str(model_dir),
-               "--bench", "shapes", "--bench-dir", str(s.run / "bench"), "--out", str(out_dir), "--seed", str(seed),
+               "--bench", "shapes", "--bench-dir", str(s.bench), "--out", str(out_dir), "--seed", str(seed),
                "--device", s.device, "--dtype", "float32" if s.device == "cpu" else s.eval_dtype, "--no-progress", *(["--think"] if think else []),
                *s.eval_args]
     return Job(f"eval {name}", command, {}, out_dir / "summary.json", out_dir / "eval.log")
