@@ -4,8 +4,9 @@ several small runs sharing one GPU at once, then evaluated on the held-out bench
     python -m scripts.shapes_demo.run_ablation --run-dir runs/shapes_demo --seeds 0,1,2 --concurrency 6 --steps 1500
     python -m scripts.shapes_demo.report --run-dir runs/shapes_demo        # table, plot, baselines
 
-Finished runs and evaluations are skipped, so the same command resumes after an interruption (e.g. over several
-GPU sittings); wall seconds per job go to RUN/jobs.json.
+Finished runs and evaluations are skipped, so the same command resumes after an interruption; over several GPU
+sittings, carrying back RUN/ae and RUN/tokenizer (data and the initial folder are regenerated identically from
+them), RUN/jobs.json and each RUN/rows/*/seed*/eval is enough (evaluated runs are not trained again).
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if "prepare" in stages:
         prepare(s, list({row.data.name: row.data for row in rows}.values()))
     failed = []
-    if "sft" in stages:
-        failed += run_jobs(s, [sft for sft, _ in jobs], args.concurrency)
+    if "sft" in stages:  # a run evaluated in an earlier sitting (its weights not carried back) is not trained again
+        failed += run_jobs(s, [sft for sft, ev in jobs if not ev.done.exists()], args.concurrency)
     if "eval" in stages:
         failed += run_jobs(s, [ev for sft, ev in jobs if sft.done.exists()], args.concurrency)
     if failed:

@@ -185,6 +185,8 @@ def write_report(results: list[RowResult], baselines: dict, out_dir: str | Path,
         category_table(results),
         "Against full Meta-CoT SFT (a gap counts when it exceeds the sum of the two rows' seed spreads):",
         "\n".join(f"- {line}" for line in differences(results)),
+        "The paper's ablation figures are not in this workplace's sources (only the paper's abstract is stored); put "
+        "them beside these rows when they are at hand.",
         "What a score means: the judge's baselines on the same benchmark (reference CoT):",
         baseline_table(baselines),
     ]) + "\n"
