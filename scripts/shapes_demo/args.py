@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from train.shapes_demo.autoencoder import AETrainSettings
 from train.shapes_demo.pipeline import DemoSettings
@@ -41,3 +42,10 @@ def settings_from_args(args: argparse.Namespace) -> DemoSettings:
                         vocab_size=args.vocab_size, tokenizer_samples=args.tokenizer_samples, ae=ae, steps=args.steps, device=args.device,
                         sft_overrides=list(args.sft_override), eval_args=args.eval_args.split(),
                         data_workers=args.data_workers)
+
+
+def check_paths(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Stop before any work when an input file is missing."""
+    for flag, path in (("--model-json", args.model_json), ("--sft-config", args.sft_config)):
+        if not Path(path).is_file():
+            p.error(f"{flag} {path} is not a file; pass an existing one (defaults are relative to the repository root)")

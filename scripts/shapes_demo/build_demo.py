@@ -14,7 +14,8 @@ import sys
 import time
 
 from data.shapes_edit.ablation import VARIANTS
-from scripts.shapes_demo.args import add_settings_flags, settings_from_args
+from modeling.bagel.config import CheckpointError
+from scripts.shapes_demo.args import add_settings_flags, check_paths, settings_from_args
 from train.shapes_demo.pipeline import demo_jobs, ensure_bench, prepare, run_jobs
 from train.shapes_demo.ship import ship_model
 
@@ -28,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ship-dir", default="assets/shapes_edit_bagel", help="where the final folder is copied")
     p.add_argument("--seed", type=int, default=0, help="SFT seed")
     args = p.parse_args(argv)
+    check_paths(p, args)
     unknown = set(args.stages.split(",")) - set(STAGES)
     if unknown:
         p.error(f"unknown stage(s) {sorted(unknown)}; choose among {', '.join(STAGES)}")
@@ -36,6 +38,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return build(args)
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def build(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     stages = args.stages.split(",")
     began = time.perf_counter()

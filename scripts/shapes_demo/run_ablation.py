@@ -15,7 +15,8 @@ import argparse
 import sys
 
 from data.shapes_edit.ablation import ROWS, ROWS_BY_NAME
-from scripts.shapes_demo.args import add_settings_flags, settings_from_args
+from modeling.bagel.config import CheckpointError
+from scripts.shapes_demo.args import add_settings_flags, check_paths, settings_from_args
 from train.shapes_demo.pipeline import prepare, row_jobs, run_jobs
 
 
@@ -28,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=6, help="runs at once on the GPU")
     p.add_argument("--stages", default="prepare,sft,eval", help="comma list of prepare, sft, eval")
     args = p.parse_args(argv)
+    check_paths(p, args)
     unknown = [r for r in args.rows.split(",") if r not in ROWS_BY_NAME]
     if unknown:
         p.error(f"unknown row(s) {unknown}; choose among {', '.join(ROWS_BY_NAME)}")
@@ -38,6 +40,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return run(args)
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
     s = settings_from_args(args)
     rows = [ROWS_BY_NAME[r] for r in args.rows.split(",")]
     seeds = [int(x) for x in args.seeds.split(",")]
