@@ -3,7 +3,11 @@
 A Meta-CoT decomposes an edit into a *triplet* (task, target, required understanding ability) and walks it in three
 steps: (1) meta-task summary over the five meta-tasks, (2) task thinking, (3) target traversal, one line per target.
 Target lines may carry a bounding box (``[x0, y0, x1, y1]``, integers in [0, 1000) of the image size, see
-``data/boxes.py``), which is how grounding enters the CoT and how a user edits the reasoning by hand.
+``data/boxes.py``), which is how grounding enters the CoT and how a user edits the reasoning by hand. As the paper's
+traversal decides for every target whether and how it changes, a line may also say that a target stays as it is:
+``- TARGET [box] | Keep | keep it unchanged`` (``KEEP`` is a line marker, not a sixth meta-task: Step 1 names
+meta-tasks only). Step 2 may be left out (the ablation without task thinking): an empty ``task_thinking`` renders no
+Step 2 line.
 
 The rendered text is what the model writes inside ``<think> ... </think>`` before editing; ``parse_metacot`` reads
 any text in that layout back (also when the user edited it), and raises ``MetaCoTParseError`` on malformed text,
@@ -20,6 +24,7 @@ from data.boxes import Box, box_problem
 META_TASKS: tuple[str, ...] = ("Addition", "Deletion", "Replacement", "Camera Motion", "Position Change")
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
+KEEP = "Keep"  # a target line whose target stays unchanged
 
 
 class MetaCoTParseError(ValueError):
@@ -33,7 +38,7 @@ class MetaCoTParseError(ValueError):
 
 @dataclass
 class TargetStep:
-    """One line of step 3: which meta-task is applied to which target, and how."""
+    """One line of step 3: which meta-task is applied to which target and how, or ``KEEP`` for a target that stays."""
 
     target: str
     meta_task: str
@@ -41,12 +46,17 @@ class TargetStep:
     box: Box | None = None
 
     def __post_init__(self) -> None:
-        if self.meta_task not in META_TASKS:
-            raise MetaCoTParseError(f"unknown meta-task {self.meta_task!r}; expected one of {', '.join(META_TASKS)}")
+        if self.meta_task not in META_TASKS and self.meta_task != KEEP:
+            raise MetaCoTParseError(f"unknown meta-task {self.meta_task!r}; expected one of {', '.join(META_TASKS)} "
+                                    f"or {KEEP!r}")
         if self.box is not None:
             self.box = tuple(self.box)
             if (problem := box_problem(self.box)) is not None:
                 raise MetaCoTParseError(problem)
+
+    @property
+    def keeps(self) -> bool:
+        return self.meta_task == KEEP
 
 
 @dataclass
@@ -76,7 +86,7 @@ class MetaCoT:
             f"Target: {self.target}",
             f"Understanding ability: {self.ability}",
             f"Step 1 - Meta-task summary: {' + '.join(self.meta_tasks)}. {self.summary}".rstrip(),
-            f"Step 2 - Task thinking: {self.task_thinking}",
+            *([f"Step 2 - Task thinking: {self.task_thinking}"] if self.task_thinking else []),
             "Step 3 - Target traversal:",
         ]
         for step in self.traversal:
@@ -113,13 +123,13 @@ class MetaCoT:
             raise MetaCoTParseError(f"Meta-CoT record is missing or has a bad field: {e}") from e
 
 
-_FIELD = {
+_FIELD = {  # [ \t]*: an empty field must not swallow the next line
     "task": re.compile(r"^Task:[ \t]*(.*)$", re.M),
     "target": re.compile(r"^Target:[ \t]*(.*)$", re.M),
     "ability": re.compile(r"^Understanding ability:[ \t]*(.*)$", re.M),
     "step1": re.compile(r"^Step 1 - Meta-task summary:[ \t]*(.*)$", re.M),
-    "step2": re.compile(r"^Step 2 - Task thinking:[ \t]*(.*)$", re.M),
 }
+_STEP2 = re.compile(r"^Step 2 - Task thinking:[ \t]*(.*)$", re.M)  # optional
 _STEP3 = "Step 3 - Target traversal:"
 _TARGET_LINE = re.compile(
     r"^-\s*(?P<target>[^|\[]+?)\s*(?:\[(?P<box>[^\]]*)\])?\s*\|\s*(?P<meta>[^|]+?)\s*\|\s*(?P<op>.*)$")
@@ -170,6 +180,7 @@ def parse_metacot(text: str) -> MetaCoT:
             raise MetaCoTParseError(f"missing the line '{pattern.pattern[1:].split(':')[0]}: ...'")
         found[name] = m.group(1).strip()
         lines[{"step1": "meta_tasks"}.get(name, name)] = first_line + body.count("\n", 0, m.start())
+    step2 = _STEP2.search(body)
     head, _, summary = found["step1"].partition(".")
     meta_tasks = [m.strip() for m in head.split("+") if m.strip()]
     step3 = body.find(_STEP3)
@@ -182,7 +193,7 @@ def parse_metacot(text: str) -> MetaCoT:
         if line.strip():
             traversal.append(_target_step(line.strip(), number))
     try:
-        return MetaCoT(found["task"], found["target"], found["ability"], meta_tasks, summary.strip(), found["step2"],
-                       traversal)
+        return MetaCoT(found["task"], found["target"], found["ability"], meta_tasks, summary.strip(),
+                       step2.group(1).strip() if step2 else "", traversal)
     except MetaCoTParseError as e:
         raise MetaCoTParseError(e.message, lines.get(e.field)) from None

@@ -33,7 +33,7 @@ def test_ground_truth_gets_overall_in_every_category():
         sample, reference = _case(category)
         result = score_edit(reference, render(sample.target, 256), sample.cot.render())
         assert [result[k] for k in SCORES] == [10.0] * 5, (category, result["explanation"])
-        assert result["cot_matches_target"] is True
+        assert result["cot_matches_target"] is True and result["cot_correct"] == 10.0
 
 
 def test_wrong_object_scores_lower():
@@ -53,8 +53,11 @@ def test_wrong_colour_scores_lower():
     third = next(c for c in COLOURS if c not in (changed.colour, old.colour))
     wrong = sample.target.with_shapes(set(sample.target.shapes) - {changed} | {changed.replace(colour=third)})
     result = score_edit(reference, render(wrong, 256))
-    assert result["instruction"] == 5.0  # the old colour is gone, the asked one never came
-    assert result["preservation"] == 10.0
+    # the old colour is gone, the asked one never came: the removal is credited by the share of the expected scene
+    # that is there (the unchanged shapes, not the recoloured one)
+    kept = len(sample.source.shapes) - 1
+    assert result["instruction"] == round(10 * (kept / (kept + 1)) / 2, 3)
+    assert result["preservation_raw"] == 10.0 and result["preservation"] == round(result["instruction"], 3)
     assert result["overall"] < _overall(reference, render(sample.target, 256))
 
 
@@ -64,7 +67,10 @@ def test_extra_change_scores_lower():
     recoloured = bystander.replace(colour=next(c for c in COLOURS if c != bystander.colour))
     extra = sample.target.with_shapes(set(sample.target.shapes) - {bystander} | {recoloured})
     result = score_edit(reference, render(extra, 256))
-    assert result["instruction"] == 10.0 and result["preservation"] < 10.0
+    # the asked change is there; the removal of the old colour counts for the share of the expected scene present
+    expected = len(sample.target.shapes)
+    assert result["instruction"] == round(10 * (1 + (expected - 1) / expected) / 2, 3)
+    assert result["preservation_raw"] < 10.0
     assert result["overall"] < _overall(reference, render(sample.target, 256))
 
 
@@ -122,7 +128,8 @@ def test_cot_consistency_follows_the_models_own_cot():
     image = render(sample.source.with_shapes(set(sample.source.shapes) - {wrong}), 256)
     result = score_edit(reference, image, model_cot.render())
     assert result["cot_consistency"] == 10.0  # the image does what the (wrong) CoT says
-    assert result["instruction"] == 0.0 and result["cot_matches_target"] is False
+    assert result["instruction"] == 0.0 and result["cot_matches_target"] is False and result["cot_correct"] == 0.0
+    assert "cot_correct" not in score_edit(reference, image)  # no model CoT, nothing to grade
     garbled = score_edit(reference, image, "<think>I will remove something</think>")
     assert garbled["cot_consistency"] == 0.0 and "does not parse" in garbled["explanation"]
 
@@ -137,3 +144,45 @@ def test_score_edit_works_from_the_benchmark_folder_alone(tmp_path):
         assert score_edit(reference, target)["overall"] == 10.0
         assert score_edit(reference, source)["overall"] < 10.0
         assert Scene.from_dict(reference["source_scene"]) != Scene.from_dict(reference["target_scene"])
+
+
+# ---------------------------------------------------------------------------------------- degenerate outputs
+@pytest.fixture(scope="module")
+def bench_records(tmp_path_factory):
+    from data.shapes_edit.baselines import load_records
+
+    bench = tmp_path_factory.mktemp("judge_bench")
+    write_benchmark(bench, per_category=1, seed=11, size=128)
+    return load_records(bench)
+
+
+def test_degenerate_outputs_score_at_the_bottom_on_every_dimension(bench_records):
+    from data.shapes_edit.baselines import DEGENERATE, DIMENSIONS, score_baselines, summarize
+
+    summary = summarize(score_baselines(bench_records, list(DEGENERATE)))
+    assert set(summary) == set(DEGENERATE)
+    for name, s in summary.items():
+        exact_zero = name != "source blurred"  # blur can erase a small shape; see the judge's module docstring
+        for category, means in s["categories"].items():
+            for d in DIMENSIONS:
+                assert means[d] == 0.0 if exact_zero else means[d] <= 2.0, (name, category, d, means[d])
+        assert all(s["overall"][d] <= 0.3 for d in DIMENSIONS), (name, s["overall"])
+    # what the old judge rewarded: a blank image explains every pixel and lacks every removed shape
+    blank = summary["blank grey"]["overall"]
+    assert blank["quality_raw"] == 10.0 and blank["quality"] == 0.0
+    assert summary["source"]["overall"]["preservation_raw"] == 10.0
+
+
+def test_partial_edits_score_between_the_bottom_and_the_ground_truth(bench_records):
+    from data.shapes_edit.baselines import PARTIAL, score_baselines, summarize
+
+    summary = summarize(score_baselines(bench_records, [*PARTIAL, "ground truth"]))
+    truth = summary.pop("ground truth")
+    assert all(v == 10.0 for c in truth["categories"].values() for v in c.values()), truth
+    for name, s in summary.items():
+        assert 0.5 < s["overall"]["overall"] < 8.0, (name, s["overall"])
+    blurred = summary["target heavily blurred"]["overall"]
+    assert blurred["quality_raw"] < 9.5
+    # a half-done edit is never scored as a whole one, nor as nothing
+    half = summary["half of the edit"]["categories"]
+    assert all(0.0 < c["instruction"] < 10.0 for c in half.values()), half

@@ -5,7 +5,7 @@ from itertools import combinations
 
 import pytest
 
-from data.metacot import META_TASKS, TargetStep, parse_metacot
+from data.metacot import KEEP, META_TASKS, MetaCoT, TargetStep, parse_metacot
 from data.shapes_edit.edits import EditError, Rotate, apply_camera, apply_ops, cot_to_ops, step_to_op
 from data.shapes_edit.language import plural
 from data.shapes_edit.recover import recover_scene
@@ -100,3 +100,29 @@ def test_understanding_answers_agree_with_the_scene_read_from_the_image():
                 assert a.lower() == seen.background + "."
             elif q.startswith("List every shape"):
                 assert a.count("[") == len(seen.shapes)
+
+
+def test_reference_shapes_get_keep_lines_that_execute_to_no_operation():
+    for category in ("relational_move", "spatial_remove", "duplicate_object"):
+        sample = make_edit_sample(category, "keep")
+        kept = [s for s in sample.cot.traversal if s.keeps]
+        assert len(kept) == 1, category  # the anchor (or the original of the copy)
+        parsed = parse_metacot(sample.cot.render())
+        ops, errors = cot_to_ops(parsed, sample.source)
+        assert errors == [] and len(ops) == len(sample.cot.traversal) - 1
+        assert apply_ops(sample.source, ops) == sample.target
+        box = kept[0].box
+        assert any(s.box == box for s in sample.target.shapes if s in sample.source.shapes)  # it did stay
+
+
+def test_keep_line_on_a_changed_or_missing_shape_is_an_error():
+    sample = make_edit_sample("remove_object", "keep")
+    removed = sample.cot.traversal[0]
+    contradiction = MetaCoT.from_dict(sample.cot.to_dict())
+    contradiction.traversal.append(TargetStep(removed.target, KEEP, "keep it unchanged", removed.box))
+    _, errors = cot_to_ops(contradiction, sample.source)
+    assert len(errors) == 1 and "another line changes" in errors[0]
+    nowhere = MetaCoT.from_dict(sample.cot.to_dict())
+    nowhere.traversal.append(TargetStep("purple unicorn", KEEP, "keep it unchanged"))
+    _, errors = cot_to_ops(nowhere, sample.source)
+    assert len(errors) == 1 and "no single shape matches" in errors[0]

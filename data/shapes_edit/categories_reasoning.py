@@ -53,7 +53,7 @@ def spatial_remove(rng: random.Random) -> Draft | None:
     thinking = (f"{capitalised(anchor_ref)} is {located(anchor)}. Going {direction} along {line} "
                 f"{(row if line == 'row' else col) + 1}, the first shape met is {located(target)}, so it is removed.")
     return Draft(scene, instruction, [Delete(target)], "remove a shape found by its position", located(target),
-                 "spatial reasoning", thinking)
+                 "spatial reasoning", thinking, keep=[anchor])
 
 
 def superlative_recolor(rng: random.Random) -> Draft | None:
@@ -69,7 +69,7 @@ def superlative_recolor(rng: random.Random) -> Draft | None:
     sizes = join_list([f"{located(s)} is {size_word(s.size)}" for s in pool])
     thinking = f"Comparing the {plural(noun)}: {sizes}. Only {located(target)} is the {word}; it becomes {colour}."
     return Draft(scene, instruction, [Replace(target, target.replace(colour=colour))], "recolour the extreme shape",
-                 located(target), "size comparison", thinking)
+                 located(target), "size comparison", thinking, keep=[s for s in pool if s != target])
 
 
 def count_balance(rng: random.Random) -> Draft | None:
@@ -89,7 +89,8 @@ def count_balance(rng: random.Random) -> Draft | None:
     thinking = (f"There are {count_noun(counts[many], many)} and {count_noun(counts[few], few)}, so "
                 f"{count_noun(surplus, many)} must go. From the right: {join_list([located(s) for s in removed])}.")
     return Draft(scene, instruction, [Delete(s) for s in removed], f"equalise the counts of {plural(many)} and "
-                 f"{plural(few)}", join_list([located(s) for s in removed]), "counting", thinking)
+                 f"{plural(few)}", join_list([located(s) for s in removed]), "counting", thinking,
+                 keep=ordered[surplus:])
 
 
 def swap_objects(rng: random.Random) -> Draft | None:
@@ -151,7 +152,8 @@ def recolor_shape_group(rng: random.Random) -> Draft | None:
                 + f"{count_noun(len(targets), kind)} {'changes' if len(targets) == 1 else 'change'} colour "
                 f"to {colour}.")
     return Draft(scene, instruction, [Replace(s, s.replace(colour=colour)) for s in targets],
-                 f"recolour every {kind}", join_list([located(s) for s in targets]), "shape recognition", thinking)
+                 f"recolour every {kind}", join_list([located(s) for s in targets]), "shape recognition", thinking,
+                 keep=kept)
 
 
 def duplicate_object(rng: random.Random) -> Draft | None:
@@ -167,7 +169,7 @@ def duplicate_object(rng: random.Random) -> Draft | None:
     thinking = (f"{capitalised(ref)} is {located(target)}. The cell {phrase} it is {cell_phrase(*cell)}, which is "
                 f"empty, so an identical {describe(target)} goes there.")
     return Draft(scene, instruction, [Add(copy)], "duplicate a shape", f"a {describe(copy)} in {cell_phrase(*cell)}",
-                 "spatial reasoning", thinking)
+                 "spatial reasoning", thinking, keep=[target])
 
 
 def odd_one_out(rng: random.Random) -> Draft | None:
@@ -208,7 +210,7 @@ def relational_move(rng: random.Random) -> Draft | None:
     thinking = (f"{capitalised(anchor_ref)} is {located(anchor)}, so the cell {phrase} it is {cell_phrase(*cell)}, "
                 f"which is empty. {capitalised(mover_ref)} ({located(mover)}) moves there unchanged.")
     return Draft(scene, instruction, [Move(mover, x, y)], "move a shape next to another", located(mover),
-                 "spatial reasoning", thinking)
+                 "spatial reasoning", thinking, keep=[anchor])
 
 
 def conditional_recolor(rng: random.Random) -> Draft | None:
@@ -229,7 +231,7 @@ def conditional_recolor(rng: random.Random) -> Draft | None:
                 f"{old} shapes ({join_list([located(s) for s in targets])}) become {new}.")
     return Draft(scene, instruction, [Replace(s, s.replace(colour=new)) for s in targets],
                  f"recolour the {old} shapes {new}", join_list([located(s) for s in targets]),
-                 "counting and logical reasoning", thinking)
+                 "counting and logical reasoning", thinking, keep=[s for s in scene.shapes if s.colour == new])
 
 
 def multi_edit(rng: random.Random) -> Draft | None:

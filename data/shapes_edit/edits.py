@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from data.metacot import MetaCoT, TargetStep
+from data.metacot import KEEP, MetaCoT, TargetStep
 from data.shapes_edit.language import box_text, describe
 from data.shapes_edit.scene import CANVAS, CELL, COLOURS, SHAPES, SIZE_WORDS, Scene, Shape
 
@@ -118,6 +118,11 @@ def _replace_text(old: Shape, new: Shape) -> str:
     return f"{verb}, making it a {describe(new)}"
 
 
+def keep_step(shape: Shape) -> TargetStep:
+    """The traversal line of a shape the instruction involves (a reference, a compared one) that stays as it is."""
+    return TargetStep(describe(shape), KEEP, "keep it unchanged", shape.box)
+
+
 def op_to_step(op: EditOp) -> TargetStep:
     meta = META_TASK[type(op)]
     if isinstance(op, Delete):
@@ -211,11 +216,18 @@ def step_to_op(step: TargetStep, scene: Scene) -> EditOp:
 
 
 def cot_to_ops(cot: MetaCoT, scene: Scene) -> tuple[list[EditOp], list[str]]:
-    """The executable operations of a CoT's target lines, and one error message per line that is not."""
-    ops, errors = [], []
+    """The executable operations of a CoT's target lines, and one error message per line that is not. Keep lines
+    give no operation; they must name a shape of the scene that no other line changes."""
+    ops, errors, kept = [], [], []
     for step in cot.traversal:
         try:
-            ops.append(step_to_op(step, scene))
+            if step.keeps:
+                kept.append((step, _find_target(step, scene)))
+            else:
+                ops.append(step_to_op(step, scene))
         except EditError as e:
             errors.append(f"line '{step.target} | {step.meta_task}': {e}")
+    changed = {op.target for op in ops if hasattr(op, "target")}
+    errors += [f"line '{step.target} | {KEEP}': another line changes {describe(shape)} {box_text(shape.box)}"
+               for step, shape in kept if shape in changed]
     return ops, errors

@@ -1,7 +1,8 @@
 """Write ShapesEdit as training shards (parquet, the columns of ``data/sample_schema.py``) and as a benchmark folder.
 
 Training data: sample ``i`` of seed ``s`` is category ``i mod 21`` from the random stream ``train/s/i``, so a dataset
-is the same whatever the number of worker processes. Each sample gives three rows with the same id and images:
+is the same whatever the number of worker processes (with a subset of categories: category ``i mod k`` of those k;
+``drop_task_thinking`` writes the Meta-CoTs without Step 2, for the ablation). Each sample gives three rows with the same id and images:
 ``edit_cot`` (with the Meta-CoT JSON), ``edit`` (without it) and ``understanding`` (questions about the source
 image), written to ``OUT/<kind>/part-NNNNN.parquet``.
 
@@ -13,6 +14,7 @@ streams ``bench/s/...``, disjoint from training.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -50,8 +52,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def training_sample(seed: int, index: int) -> EditSample:
-    category = CATEGORY_NAMES[index % len(CATEGORY_NAMES)]
+def training_sample(seed: int, index: int, categories: tuple[str, ...] = CATEGORY_NAMES) -> EditSample:
+    category = categories[index % len(categories)]
     return make_edit_sample(category, f"train/{seed}/{index}", sample_id=f"shapes-s{seed}-{index:08d}")
 
 
@@ -80,6 +82,8 @@ class ShardJob:
     stop: int
     seed: int
     size: int
+    categories: tuple[str, ...] = CATEGORY_NAMES
+    drop_task_thinking: bool = False
 
 
 def write_shard(job: ShardJob) -> dict[str, int]:
@@ -88,7 +92,9 @@ def write_shard(job: ShardJob) -> dict[str, int]:
     skipped = 0
     for index in range(job.start, job.stop):
         try:
-            sample = training_sample(job.seed, index)
+            sample = training_sample(job.seed, index, job.categories)
+            if job.drop_task_thinking:
+                sample.cot = dataclasses.replace(sample.cot, task_thinking="")
         except RuntimeError:  # a category that found no scene for this stream; counted, never fatal
             skipped += 1
             continue
@@ -103,15 +109,19 @@ def write_shard(job: ShardJob) -> dict[str, int]:
 
 
 def generate_dataset(out_dir: str | Path, num_samples: int, seed: int = 0, size: int = 256, shard_size: int = 1000,
-                     workers: int = 2) -> dict:
+                     workers: int = 2, categories: tuple[str, ...] = CATEGORY_NAMES,
+                     drop_task_thinking: bool = False) -> dict:
     """Write ``num_samples`` samples as parquet shards under ``out_dir``; returns the manifest (also written)."""
     if num_samples <= 0 or shard_size <= 0 or workers <= 0:
         raise ValueError("num_samples, shard_size and workers must be positive")
+    unknown = sorted(set(categories) - set(CATEGORY_NAMES))
+    if unknown or not categories:
+        raise ValueError(f"unknown categories {unknown}; choose among {', '.join(CATEGORY_NAMES)}")
     out = Path(out_dir)
     for kind in KINDS:
         (out / kind).mkdir(parents=True, exist_ok=True)
-    jobs = [ShardJob(str(out), i, start, min(start + shard_size, num_samples), seed, size)
-            for i, start in enumerate(range(0, num_samples, shard_size))]
+    jobs = [ShardJob(str(out), i, start, min(start + shard_size, num_samples), seed, size, tuple(categories),
+                     drop_task_thinking) for i, start in enumerate(range(0, num_samples, shard_size))]
     began = time.perf_counter()
     if workers == 1:
         results = [write_shard(job) for job in jobs]
@@ -120,7 +130,7 @@ def generate_dataset(out_dir: str | Path, num_samples: int, seed: int = 0, size:
             results = list(pool.imap_unordered(write_shard, jobs))
     manifest = {"world": "shapes_edit", "seed": seed, "image_size": size, "shards": len(jobs), "kinds": list(KINDS),
                 "samples": sum(r["samples"] for r in results), "skipped": sum(r["skipped"] for r in results),
-                "categories": list(CATEGORY_NAMES), "seconds": round(time.perf_counter() - began, 2),
+                "categories": list(categories), "drop_task_thinking": drop_task_thinking, "seconds": round(time.perf_counter() - began, 2),
                 "workers": workers}
     atomic_write_bytes(out / "manifest.json", json.dumps(manifest, indent=2).encode())
     return manifest

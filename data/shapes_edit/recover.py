@@ -17,8 +17,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from data.shapes_edit.render import (MAX_SIZE_PX, MIN_SIZE_PX, PALETTE_NAMES, PALETTE_RGB, pixel_box,
-                                     render_indices, shape_mask)
+from data.shapes_edit.render import MAX_SIZE_PX, MIN_SIZE_PX, PALETTE_NAMES, PALETTE_RGB, pixel_box, shape_mask
 from data.shapes_edit.scene import (BACKGROUNDS, CANVAS, LATTICE, ORIENTED_SHAPES, ROTATIONS, SHAPES, SIZE_STEP,
                                     Scene, Shape)
 
@@ -176,7 +175,3 @@ def recover_scene(image: Image.Image) -> Scene:
     """The scene graph an image shows (exact for the world's renders at 128 px and above)."""
     return recover_pixels(square_image(image)).scene
 
-
-def explained_fraction(classes: np.ndarray, scene: Scene) -> float:
-    """Share of pixels whose palette class equals that of the scene re-rendered: 1.0 for a clean render."""
-    return float((classes == render_indices(scene, classes.shape[0])).mean())

@@ -10,7 +10,7 @@ from data.metacot import MetaCoT
 from data.shapes_edit.categories_basic import BASIC
 from data.shapes_edit.categories_reasoning import REASONING
 from data.shapes_edit.draft import Maker, capitalised
-from data.shapes_edit.edits import CAMERA_OPS, META_TASK, EditOp, apply_ops, op_to_step
+from data.shapes_edit.edits import CAMERA_OPS, META_TASK, EditOp, apply_ops, keep_step, op_to_step
 from data.shapes_edit.language import join_list
 from data.shapes_edit.scene import Scene
 
@@ -55,6 +55,6 @@ def make_edit_sample(category: str, key: str, sample_id: str | None = None) -> E
     meta_tasks = list(dict.fromkeys(META_TASK[type(op)] for op in draft.ops))
     cot = MetaCoT(task=draft.task, target=draft.target, ability=draft.ability, meta_tasks=meta_tasks,
                   summary=summarize(draft.ops, draft.scene), task_thinking=draft.thinking,
-                  traversal=[op_to_step(op) for op in draft.ops])
+                  traversal=[op_to_step(op) for op in draft.ops] + [keep_step(s) for s in draft.keep])
     return EditSample(sample_id or f"{category}-{key}", category, draft.scene, apply_ops(draft.scene, draft.ops),
                       draft.instruction, cot)
