@@ -131,7 +131,7 @@ def bundle_for_export(cfg: SFTConfig) -> BagelBundle:
 def build_sft_components(cfg: SFTConfig, info: DistInfo) -> TrainComponents:
     config = _bagel_config(cfg)
     tokenizer, special = _tokenizer(cfg)
-    model = build_bagel(config, "meta", special_tokens=special)
+    model = build_bagel(config, "meta", special_tokens=special, attn_backend=cfg.model.attn_backend)
     full_state = _initial_state(cfg, config, special) if info.is_main else {}
     vae = _autoencoder(cfg, config, info.device, DTYPES[cfg.model.vae_dtype])
 
@@ -161,7 +161,7 @@ def build_sft_components(cfg: SFTConfig, info: DistInfo) -> TrainComponents:
     def validate(state: dict[str, torch.Tensor], out_dir: str) -> Any:
         if not prompts:
             prompts.extend(load_prompts(cfg.validation.prompts))
-        copy = build_bagel(config, "meta", special_tokens=special)
+        copy = build_bagel(config, "meta", special_tokens=special, attn_backend=cfg.model.attn_backend)
         copy.load_state_dict(state, strict=True, assign=True)
         reset_non_persistent_buffers(copy)
         bundle = BagelBundle(copy.to(info.device).eval(), vae, tokenizer, special, config)

@@ -30,6 +30,9 @@ class ModelConfig:
     freeze_vit: bool = False       # SigLIP encoder
     freeze_connector: bool = False  # connector MLP and ViT position embedding
     vae_dtype: DType = "bfloat16"  # the AE is always frozen; it encodes targets under no_grad in this dtype
+    # attention kernels (modeling/bagel/attention.py); auto: compiled flex_attention for packed masks on CUDA at
+    # head_dim >= 64, SDPA elsewhere
+    attn_backend: Literal["auto", "flash", "flex", "sdpa"] = "auto"
 
     def validate(self) -> None:
         if sum(x is not None for x in (self.model_dir, self.components, self.random_init_configs)) != 1:
