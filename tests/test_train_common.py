@@ -89,3 +89,20 @@ def test_vit_padding_changes_no_loss_and_gives_zero_vit_gradient() -> None:
     (with_pad.ce.sum() + with_pad.mse.sum()).backward()
     vit_grads = [p.grad for p in bundle.model.vit_model.parameters() if p.requires_grad]
     assert vit_grads and all(g is not None and not g.any() for g in vit_grads)
+
+
+def test_ema_warmup_follows_its_closed_form_and_resumes_exactly() -> None:
+    p = torch.nn.Parameter(torch.zeros(1))
+    ema = EMA({"p": p}, decay=0.99, warmup=True)
+    expected = 0.0
+    for n, value in enumerate([4.0, 8.0, 2.0]):
+        with torch.no_grad():
+            p.fill_(value)
+        ema.update()
+        decay = min(0.99, (1 + n) / (10 + n))  # 0.1, 2/11, 3/12: the start weighs little
+        expected = decay * expected + (1 - decay) * value
+        assert ema.shadow["p"].item() == pytest.approx(expected, rel=1e-6)
+    resumed = EMA({"p": p}, decay=0.99, warmup=True)
+    resumed.load_state_dict(ema.state_dict())
+    assert int(resumed.updates) == 3 and resumed.current_decay() == pytest.approx(4 / 13)
+    assert "__ema_updates__" not in EMA({"p": p}, decay=0.99).state_dict()  # no warm-up: BAGEL's layout

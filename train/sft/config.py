@@ -105,6 +105,7 @@ class TrainConfig:
     grad_accum_steps: int = 1
     seed: int = 4396                   # BAGEL's global seed; rank r uses seed + r
     ema_decay: float = 0.9999
+    ema_warmup: bool = False       # decay min(ema_decay, (1+n)/(10+n)) at update n: for runs from random weights
     max_consecutive_bad_steps: int = 10
     device: Literal["auto", "cuda", "cpu"] = "auto"
 

@@ -57,7 +57,7 @@ def run_sft(cfg: SFTConfig, parts: TrainComponents, dist_info: DistInfo,
     o = cfg.optim
     optimizer = make_adamw(list(named_trainable.values()), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
                            weight_decay=o.weight_decay, device=device)
-    ema = EMA(named_trainable, cfg.train.ema_decay)
+    ema = EMA(named_trainable, cfg.train.ema_decay, cfg.train.ema_warmup)
     guard = NanGuard(cfg.train.max_consecutive_bad_steps)
     ckpt = CheckpointManager(os.path.join(cfg.output_dir, "checkpoints"), cfg.checkpoint.keep_last, rank, world)
 
