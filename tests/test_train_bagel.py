@@ -87,11 +87,13 @@ class Killed(Exception):
 
 
 def test_resume_export_and_edit_on_tiny_bagel(tmp_path, mix, dist_info) -> None:
-    full_parts = build_sft_components(bagel_config(str(tmp_path / "full"), mix), dist_info)
-    full = run_sft(bagel_config(str(tmp_path / "full"), mix), full_parts, dist_info)
+    # EMA warm-up on: its update count must survive the resume and stay out of the offline export
+    full_cfg = bagel_config(str(tmp_path / "full"), mix, ema_warmup=True)
+    full_parts = build_sft_components(full_cfg, dist_info)
+    full = run_sft(full_cfg, full_parts, dist_info)
     full_weights = {k: v.full_tensor().clone() for k, v in full_parts.model.state_dict().items()}
 
-    cut_cfg = bagel_config(str(tmp_path / "cut"), mix)
+    cut_cfg = bagel_config(str(tmp_path / "cut"), mix, ema_warmup=True)
 
     def kill_at_3(step: int, _result) -> None:
         if step == 3:
@@ -112,7 +114,7 @@ def test_resume_export_and_edit_on_tiny_bagel(tmp_path, mix, dist_info) -> None:
     trained = {k: v.full_tensor() for k, v in parts.model.state_dict().items()}
     name = "language_model.model.layers.0.mlp_moe_gen.down_proj.weight"
     got = bundle.model.state_dict()[name].float()
-    # EMA with decay 0.5 over 4 steps: between the initial and the trained weights, equal to neither
+    # EMA (decay 0.5, warm-up 0.1, 0.18, 0.25, 0.31) over 4 steps: between the initial and trained weights
     assert not torch.equal(got, trained[name].bfloat16().float()) and not torch.equal(got, initial[name])
     assert (got - trained[name]).abs().max() < (initial[name] - trained[name]).abs().max()
 
@@ -121,6 +123,8 @@ def test_resume_export_and_edit_on_tiny_bagel(tmp_path, mix, dist_info) -> None:
     from_checkpoint, in_run = load_file(offline / "ema.safetensors"), load_file(exported / "ema.safetensors")
     assert from_checkpoint.keys() == in_run.keys()
     assert all(torch.equal(from_checkpoint[k], in_run[k]) for k in in_run)
+    full_export = load_file(tmp_path / "full" / "export" / "final" / "ema.safetensors")
+    assert all(torch.equal(full_export[k], in_run[k]) for k in in_run)  # the resumed EMA equals the uninterrupted
 
     from inference.inferencer import BagelInferencer  # noqa: PLC0415 (only this test needs inference)
     image = Image.open(Path(TINY) / "cases" / "edit" / "input.png").convert("RGB")

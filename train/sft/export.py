@@ -21,7 +21,7 @@ from inference.cli_args import HelpFormatter
 from modeling.bagel.loader import export_bagel
 from train.common.checkpoint import check_checkpoint
 from train.common.distributed import barrier
-from train.common.ema import EMA
+from train.common.ema import EMA, UPDATES_KEY
 from train.common.parallelize import DTYPES
 
 
@@ -48,6 +48,7 @@ def export_run(model: nn.Module, ema: EMA | None, out_dir: str, dtype: str, is_m
         writer(state, out_dir)
     barrier()
 
+
 def checkpoint_ema_state(checkpoint_dir: str, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """Model weights with EMA values for trained parameters, read from a DCP checkpoint in this process alone."""
     metadata = dcp.FileSystemReader(checkpoint_dir).read_metadata().state_dict_metadata
@@ -56,7 +57,7 @@ def checkpoint_ema_state(checkpoint_dir: str, dtype: torch.dtype) -> dict[str, t
     dcp.load(tensors, checkpoint_id=checkpoint_dir, no_dist=True)
     state = {key[len("model."):]: value for key, value in tensors.items() if key.startswith("model.")}
     for key, value in tensors.items():
-        if key.startswith("ema."):
+        if key.startswith("ema.") and key != f"ema.{UPDATES_KEY}":  # the warm-up's counter is no weight
             state[key[len("ema."):]] = value
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 
