@@ -88,6 +88,23 @@ def test_kill_and_resume_equals_uninterrupted(bench, tmp_path, dist_info) -> Non
         assert torch.equal(value, exported[1][name]), name
 
 
+def test_damaged_newest_checkpoint_is_moved_aside_and_the_run_resumes_from_the_previous(bench, tmp_path,
+                                                                                         dist_info) -> None:
+    cfg = _config(bench, tmp_path, "train.total_steps=4", "checkpoint.every=2", "rollout.group_size=4",
+                  "rollout.prompts_per_rank=1")
+    first = run_grpo(cfg, build_rl_components(cfg, dist_info), dist_info)
+    newest = tmp_path / "checkpoints" / "step_00000004"
+    shard = next(newest.glob("*.distcp"))
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped bit pattern in the middle of the weights
+    shard.write_bytes(bytes(data))
+    again = run_grpo(cfg, build_rl_components(cfg, dist_info), dist_info)
+    assert again.start_step == 2  # step 4 was damaged: the run went back to step 2 and redid 3 and 4
+    assert (tmp_path / "checkpoints" / "step_00000004.damaged-1" / shard.name).read_bytes() == bytes(data)
+    for step in (3, 4):
+        assert again.metrics[step]["reward/mean"] == first.metrics[step]["reward/mean"]
+
+
 def test_lora_run_starts_on_policy_at_the_reference_and_exports_merged_weights(bench, tmp_path, dist_info) -> None:
     cfg = _config(bench, tmp_path, "trainable.mode=lora", "trainable.lora_rank=4", "trainable.include_latent_io=false",
                   "grpo.kl_beta=0.1", "train.total_steps=3", "train.updates_per_step=2", "rollout.group_size=4",
