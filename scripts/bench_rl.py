@@ -133,7 +133,8 @@ def bench_mode(args: argparse.Namespace, mode: str, device: torch.device) -> dic
     if device.type == "cuda":
         figures["peak_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     figures["sde_window_steps"] = group.window
-    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()}
+    # 4 significant figures, not fixed decimals: a tiny CPU run's millisecond timings keep their ratios
+    return {k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in figures.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
