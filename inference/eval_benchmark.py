@@ -27,8 +27,8 @@ from inference.benchmark.editor import DEFAULT_FACTORY  # noqa: E402
 from inference.benchmark.generate import GenSettings  # noqa: E402
 from inference.benchmark.judges import JUDGE_BACKENDS, JudgeSettings, OpenAIChatConfig  # noqa: E402
 from inference.benchmark.pipeline import STAGES, EvalConfig, run_evaluation  # noqa: E402
-from inference.benchmark.schema import SAMPLES_FILE  # noqa: E402
 from inference.benchmark.run_lock import LOCK_NAME, RunFolderBusy  # noqa: E402
+from inference.benchmark.schema import SAMPLES_FILE  # noqa: E402
 from inference.benchmark.scorers import SCORER_NAMES  # noqa: E402
 from inference.cli_args import (DEVICE_HELP, DTYPE_CHOICES, BoolFlag, HelpFormatter,  # noqa: E402
                                 add_inference_flags, first_missing_folder, remove_unused_folder, resolve_device,

@@ -6,22 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scripts.bench_inference import CONFIG, main
-
-SHRINK = {"llm_config.json": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                  num_key_value_heads=2),
-          "vit_config.json": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=2,
-                                  image_size=224),
-          "bagel_config (app.py)": dict(vit_max_num_patch_per_side=16, max_latent_size=16),
-          "ae_params (load_ae)": dict(ch=32, ch_mult=[1, 1, 1, 1], num_res_blocks=1)}
+from scripts.bench_inference import main
+from tests.shrunk_configs import write_shrunk_configs
 
 
 def test_inference_benchmark_reports_every_figure_on_cpu(tmp_path: Path) -> None:
-    configs = json.loads(CONFIG.read_text())
-    for section, values in SHRINK.items():
-        configs[section].update(values)
-    small = tmp_path / "configs.json"
-    small.write_text(json.dumps(configs))
+    small = write_shrunk_configs(tmp_path)
     out = tmp_path / "figures.json"
     figures = main(["--config", str(small), "--device", "cpu", "--steps", "3", "--size", "64", "--decode-tokens", "4",
                     "--reference-path", "--json", str(out)])

@@ -12,11 +12,10 @@ import torch
 
 from scripts.bench_rl import main as bench_main
 from scripts.check_grpo import main as check_main
-from test_bench_inference import SHRINK
-from scripts.bench_inference import CONFIG
 from train.common.config import load_config
 from train.rl.config import RLConfig
 from tests.fixture_paths import TINY
+from tests.shrunk_configs import write_shrunk_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,11 +41,7 @@ def test_check_grpo_reports_a_bad_folder(tmp_path, capsys) -> None:
 
 
 def test_bench_rl_reports_both_modes_at_a_tiny_shape(tmp_path) -> None:
-    configs = json.loads(CONFIG.read_text())
-    for section, values in SHRINK.items():
-        configs[section].update(values)
-    small = tmp_path / "configs.json"
-    small.write_text(json.dumps(configs))
+    small = write_shrunk_configs(tmp_path)
     out = tmp_path / "figures.json"
     figures = bench_main(["--config", str(small), "--device", "cpu", "--dtype", "fp32", "--size", "32", "--group", "2",
                           "--num-timesteps", "4", "--window", "1", "--cot-chars", "30", "--lora-rank", "4",
