@@ -15,14 +15,8 @@ from data.shapes_edit.render import render
 from inference.cot_override import describe_cot, edit_with_cot, read_cot_file
 from inference.edit_io import InputError
 from inference.inferencer import BagelInferencer, GeneratedImage, GeneratedText
-from tests.fixture_paths import TINY
 
 FAST = {"num_timesteps": 3, "vae_transform": (64, 32, 16), "vit_transform": (56, 28, 14)}
-
-
-@pytest.fixture(scope="module")
-def inferencer() -> BagelInferencer:
-    return BagelInferencer.from_pretrained(str(TINY), "cpu", "fp32")
 
 
 @pytest.fixture(scope="module")

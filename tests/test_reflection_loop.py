@@ -4,26 +4,13 @@ budget, records every round, and edits round 2 from round 1's result with the ve
 from __future__ import annotations
 
 import pytest
-from PIL import Image
 
 from data.reflection import REFLECTION_PROMPT, Reflection
-from inference.inferencer import BagelInferencer
 from inference.reflection import ReflectingEditor, RoundView, reflect_and_edit
-from tests.fixture_paths import TINY
 
 FAST = {"num_timesteps": 3, "vae_transform": (64, 32, 16), "vit_transform": (56, 28, 14)}
 REFINE = Reflection("refine", "The square is still red.", "Make the red square blue.").render()
 SUCCESS = Reflection("success", "The square is blue.").render()
-
-
-@pytest.fixture(scope="module")
-def inferencer() -> BagelInferencer:
-    return BagelInferencer.from_pretrained(str(TINY), "cpu", "fp32")
-
-
-@pytest.fixture(scope="module")
-def source() -> Image.Image:
-    return Image.effect_noise((64, 64), 60).convert("RGB")
 
 
 def scripted(texts: list[str], views: list[RoundView]):

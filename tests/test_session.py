@@ -10,23 +10,12 @@ from PIL import Image
 
 import inference.session as session_module
 from inference.edit_single import main
-from inference.inferencer import BagelInferencer
 from inference.session import Session, SessionTurn
 from tests.fixture_paths import TINY
 
 FAST = {"num_timesteps": 3, "vae_transform": (64, 32, 16), "vit_transform": (56, 28, 14), "max_think_token_n": 6}
 CLI_FAST = ["--device", "cpu", "--dtype", "fp32", "--num-timesteps", "3", "--vae-transform", "64", "32", "16",
             "--vit-transform", "56", "28", "14", "--max-think-token-n", "6"]
-
-
-@pytest.fixture(scope="module")
-def inferencer() -> BagelInferencer:
-    return BagelInferencer.from_pretrained(str(TINY), "cpu", "fp32")
-
-
-@pytest.fixture(scope="module")
-def source() -> Image.Image:
-    return Image.effect_noise((64, 64), 60).convert("RGB")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +84,6 @@ def _bad_sessions(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    cases = {}
     for name, damage in [("badjson", lambda s: "{not json"), ("nofield", lambda s: s.replace('"instruction"', '"x"')),
                          ("noimage", None), ("format", lambda s: s.replace("metacot-edit-session", "other"))]:
         _stored_session(tmp_path / name)
