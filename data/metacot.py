@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from data.boxes import Box, box_problem
+from data.tagged_text import tagged_span
 
 META_TASKS: tuple[str, ...] = ("Addition", "Deletion", "Replacement", "Camera Motion", "Position Change")
 THINK_OPEN = "<think>"
@@ -137,13 +138,7 @@ _TARGET_LINE = re.compile(
 
 def _think_body(text: str) -> tuple[str, int]:
     """The text between ``<think>`` and ``</think>`` (the whole text if untagged), stripped, and its first line."""
-    begin, end = 0, len(text)
-    start = text.find(THINK_OPEN)
-    if start >= 0:
-        begin = start + len(THINK_OPEN)
-        end = text.find(THINK_CLOSE, begin)
-        if end < 0:
-            raise MetaCoTParseError("'<think>' is never closed by '</think>'", text.count("\n", 0, start) + 1)
+    begin, end = tagged_span(text, THINK_OPEN, THINK_CLOSE, MetaCoTParseError)
     inner = text[begin:end]
     begin += len(inner) - len(inner.lstrip())
     return inner.strip(), text.count("\n", 0, begin) + 1

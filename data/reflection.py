@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 
+from data.tagged_text import tagged_span
+
 VERDICTS: tuple[str, ...] = ("success", "refine", "failed")
 REFLECT_OPEN, REFLECT_CLOSE = "<reflect>", "</reflect>"
 REFLECTION_PROMPT = (
@@ -77,13 +79,7 @@ class Reflection:
 
 def parse_reflection(text: str) -> Reflection:
     """The verdict in ``text`` (between ``<reflect>`` and ``</reflect>``, or the whole text when untagged)."""
-    begin, end = 0, len(text)
-    start = text.find(REFLECT_OPEN)
-    if start >= 0:
-        begin = start + len(REFLECT_OPEN)
-        end = text.find(REFLECT_CLOSE, begin)
-        if end < 0:
-            raise ReflectionParseError(f"'{REFLECT_OPEN}' is never closed by '{REFLECT_CLOSE}'")
+    begin, end = tagged_span(text, REFLECT_OPEN, REFLECT_CLOSE, lambda message, _line: ReflectionParseError(message))
     first_line = text.count("\n", 0, begin) + 1
     found: dict[str, str] = {}
     for offset, line in enumerate(text[begin:end].split("\n")):
