@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,6 +37,8 @@ CATEGORY_NAMES: tuple[str, ...] = tuple(CATEGORIES)
 KINDS: tuple[str, ...] = ("edit_cot", "edit", "understanding")
 SCHEMA = pa.schema([(name, pa.binary() if doc.startswith("bytes") else pa.string()) for name, doc in COLUMNS.items()])
 ROW_GROUP_SIZE = 256
+J = TypeVar("J")  # a shard job
+R = TypeVar("R")  # what writing it returns
 PNG_COMPRESS_LEVEL = 6  # paletted flat colours: a few KiB per 512 px image at this level, encoded in milliseconds
 
 
@@ -101,11 +104,23 @@ def write_shard(job: ShardJob) -> dict[str, int]:
         for kind, row in sample_rows(sample, job.size).items():
             rows[kind].append(row)
     for kind in KINDS:
-        path = Path(job.out_dir) / kind / f"part-{job.shard:05d}.parquet"
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(pa.Table.from_pylist(rows[kind], schema=SCHEMA), tmp, row_group_size=ROW_GROUP_SIZE)
-        os.replace(tmp, path)
+        write_parquet_shard(Path(job.out_dir) / kind / f"part-{job.shard:05d}.parquet", rows[kind])
     return {"samples": len(rows["edit"]), "skipped": skipped}
+
+
+def write_parquet_shard(path: Path, rows: list[dict]) -> None:
+    """Rows in the training schema as one parquet file, written under a temporary name and renamed into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp, row_group_size=ROW_GROUP_SIZE)
+    os.replace(tmp, path)
+
+
+def run_shard_jobs(write: Callable[[J], R], jobs: list[J], workers: int) -> list[R]:
+    """``write`` over the shard jobs, in ``workers`` processes (in this one when 1)."""
+    if workers == 1:
+        return [write(job) for job in jobs]
+    with Pool(workers) as pool:
+        return list(pool.imap_unordered(write, jobs))
 
 
 def generate_dataset(out_dir: str | Path, num_samples: int, seed: int = 0, size: int = 256, shard_size: int = 1000,
@@ -123,11 +138,7 @@ def generate_dataset(out_dir: str | Path, num_samples: int, seed: int = 0, size:
     jobs = [ShardJob(str(out), i, start, min(start + shard_size, num_samples), seed, size, tuple(categories),
                      drop_task_thinking) for i, start in enumerate(range(0, num_samples, shard_size))]
     began = time.perf_counter()
-    if workers == 1:
-        results = [write_shard(job) for job in jobs]
-    else:
-        with Pool(workers) as pool:
-            results = list(pool.imap_unordered(write_shard, jobs))
+    results = run_shard_jobs(write_shard, jobs, workers)
     manifest = {"world": "shapes_edit", "seed": seed, "image_size": size, "shards": len(jobs), "kinds": list(KINDS),
                 "samples": sum(r["samples"] for r in results), "skipped": sum(r["skipped"] for r in results),
                 "categories": list(categories), "drop_task_thinking": drop_task_thinking, "seconds": round(time.perf_counter() - began, 2),

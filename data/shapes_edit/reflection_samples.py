@@ -17,23 +17,19 @@ with ``OUT/reflection/manifest.json`` (counts per variant and verdict).
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass
-from multiprocessing import Pool
 from pathlib import Path
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from data.metacot import MetaCoT
 from data.reflection import Reflection
 from data.sample_schema import COLUMNS
 from data.shapes_edit.corrections import correction_instruction, correction_ops, describe_problems
 from data.shapes_edit.edits import cot_to_ops
-from data.shapes_edit.export import ROW_GROUP_SIZE, SCHEMA, atomic_write_bytes, png_bytes, training_sample
+from data.shapes_edit.export import (atomic_write_bytes, png_bytes, run_shard_jobs, training_sample,
+                                     write_parquet_shard)
 from data.shapes_edit.judge import score_edit
 from data.shapes_edit.language import describe, join_list
 from data.shapes_edit.imperfect import VARIANTS, make_imperfect
@@ -143,10 +139,7 @@ def _write_shard(job: tuple[str, int, int, int, int, int]) -> Counter:
         rows.append(reflection_row(sample, size))
         counts[f"variant/{sample.variant}"] += 1
         counts[f"verdict/{sample.verdict.verdict}"] += 1
-    path = Path(out_dir) / f"part-{shard:05d}.parquet"
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp, row_group_size=ROW_GROUP_SIZE)
-    os.replace(tmp, path)
+    write_parquet_shard(Path(out_dir) / f"part-{shard:05d}.parquet", rows)
     counts["samples"] += len(rows)
     return counts
 
@@ -161,11 +154,7 @@ def generate_reflection_dataset(out_dir: str | Path, num_samples: int, seed: int
     jobs = [(str(folder), i, start, min(start + shard_size, num_samples), seed, size)
             for i, start in enumerate(range(0, num_samples, shard_size))]
     began = time.perf_counter()
-    if workers == 1:
-        results = [_write_shard(job) for job in jobs]
-    else:
-        with Pool(workers) as pool:
-            results = list(pool.imap_unordered(_write_shard, jobs))
+    results = run_shard_jobs(_write_shard, jobs, workers)
     counts = sum(results, Counter())
     manifest = {"world": "shapes_edit", "kind": "reflection", "seed": seed, "image_size": size, "shards": len(jobs),
                 "samples": counts.pop("samples", 0), "skipped": counts.pop("skipped", 0), "counts": dict(counts),
