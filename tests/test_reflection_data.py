@@ -158,3 +158,20 @@ def test_bad_reflection_rows_are_skipped_with_a_reason() -> None:
         with pytest.raises(SampleError) as info:
             RENDERER.render({**row, **change}, "ds")
         assert info.value.reason == reason
+
+
+def test_reflection_rows_from_the_generate_script_and_a_size_the_judge_cannot_label(tmp_path, capsys) -> None:
+    import pyarrow.parquet as pq
+
+    from scripts.shapes_edit.generate import main as generate
+
+    generate(["--out", str(tmp_path / "ok"), "--num-samples", "2", "--size", "128", "--workers", "1",
+              "--reflection-samples", "12", "--shard-size", "6"])
+    manifest = json.loads((tmp_path / "ok" / "reflection" / "manifest.json").read_text())
+    rows = sum(pq.read_metadata(p).num_rows for p in (tmp_path / "ok" / "reflection").glob("part-*.parquet"))
+    assert rows == manifest["samples"] == 12 - manifest["skipped"]
+    assert sum(v for k, v in manifest["counts"].items() if k.startswith("verdict/")) == rows
+    with pytest.raises(SystemExit):
+        generate(["--out", str(tmp_path / "small"), "--size", "64", "--reflection-samples", "4"])
+    assert "--reflection-samples needs --size >= 128" in capsys.readouterr().err
+    assert not (tmp_path / "small").exists()

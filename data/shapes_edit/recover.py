@@ -22,6 +22,7 @@ from data.shapes_edit.scene import (BACKGROUNDS, CANVAS, LATTICE, ORIENTED_SHAPE
                                     Scene, Shape)
 
 UNKNOWN = -1
+EXACT_MIN_PX = 128  # the world's own renders read back exactly from this side up (1,800 random scenes)
 MAX_COLOUR_DISTANCE = 80.0  # RGB distance beyond which a pixel matches no palette colour
 MIN_AREA_FRACTION = 0.15  # of the pixel area of the smallest box (size 100); drops specks of noise
 SMALLEST_SIZE = 100

@@ -32,6 +32,7 @@ from data.shapes_edit.export import (atomic_write_bytes, png_bytes, run_shard_jo
                                      write_parquet_shard)
 from data.shapes_edit.judge import score_edit
 from data.shapes_edit.language import describe, join_list
+from data.shapes_edit.recover import EXACT_MIN_PX
 from data.shapes_edit.imperfect import VARIANTS, make_imperfect
 from data.shapes_edit.render import render_paletted
 from data.shapes_edit.scene import COLOURS, SHAPES, Scene
@@ -149,6 +150,9 @@ def generate_reflection_dataset(out_dir: str | Path, num_samples: int, seed: int
     """Write ``num_samples`` reflection rows under ``out_dir/reflection``; returns the manifest (also written)."""
     if num_samples <= 0 or shard_size <= 0 or workers <= 0:
         raise ValueError("num_samples, shard_size and workers must be positive")
+    if size < EXACT_MIN_PX:  # the labels are the exact judge's reading: below this it misreads its own renders
+        raise ValueError(f"reflection samples need images of at least {EXACT_MIN_PX} px (the exact judge labels them); "
+                         f"got {size}")
     folder = Path(out_dir) / "reflection"
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(str(folder), i, start, min(start + shard_size, num_samples), seed, size)

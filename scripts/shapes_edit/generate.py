@@ -12,6 +12,7 @@ import time
 
 from data.shapes_edit.export import CATEGORY_NAMES, generate_dataset, write_benchmark
 from data.shapes_edit.reflection_samples import generate_reflection_dataset
+from data.shapes_edit.recover import EXACT_MIN_PX
 from data.shapes_edit.render import MAX_SIZE_PX, MIN_SIZE_PX
 from inference.cli_args import HelpFormatter
 
@@ -37,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown categories {unknown}; choose among {', '.join(CATEGORY_NAMES)}")
     if not MIN_SIZE_PX <= args.size <= MAX_SIZE_PX:
         p.error(f"--size {args.size} is outside {MIN_SIZE_PX}..{MAX_SIZE_PX}")
+    if args.reflection_samples > 0 and args.size < EXACT_MIN_PX:
+        p.error(f"--reflection-samples needs --size >= {EXACT_MIN_PX}: the exact judge that labels them reads "
+                "smaller images inexactly")
     return args
 
 
