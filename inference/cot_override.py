@@ -67,7 +67,7 @@ def edit_with_cot(inferencer: BagelInferencer, image: Image.Image, instruction: 
     """Edit ``image`` by ``instruction`` following ``cot`` instead of a plan of the model's own."""
     if not instruction.strip():
         raise ValueError("the instruction is empty; say what to change")
-    settings = inferencer._settings(overrides)
+    settings = inferencer.resolve_settings(overrides)
     noise = noise or NoiseSource(seed, inferencer.device)
     start = time.perf_counter()
     contexts, _ = inferencer.prepare_edit(image, instruction, settings, True, noise)

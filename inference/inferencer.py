@@ -91,7 +91,8 @@ class BagelInferencer:
     def device(self) -> torch.device:
         return self.model.vae2llm.weight.device
 
-    def _settings(self, overrides: dict) -> InferenceSettings:
+    def resolve_settings(self, overrides: dict) -> InferenceSettings:
+        """The inferencer's settings with ``overrides`` (field name -> value) applied and checked."""
         return InferenceSettings.from_dict({**self.settings.to_dict(), **overrides}) if overrides else self.settings
 
     def image_transforms(self, settings: InferenceSettings) -> tuple[ImageTransform, ImageTransform]:
@@ -219,18 +220,19 @@ class BagelInferencer:
         return self._generate(None, prompt, think, seed, noise, (height, width), overrides, on_step, on_text)
 
     def _generate(self, image, prompt, think, seed, noise, image_hw, overrides, on_step, on_text) -> EditResult:
-        settings = self._settings(overrides)
+        settings = self.resolve_settings(overrides)
         noise = noise or NoiseSource(seed, self.device)
         start = time.perf_counter()
         contexts, _ = self.prepare_edit(image, prompt, settings, think, noise)
         timings = {"prefill_s": time.perf_counter() - start}
-        return self._think_and_generate(contexts, image_hw or contexts.image_hw, settings, noise, think,
-                                        noise_generator(seed), on_step, timings, start, on_text)
+        return self.think_and_generate(contexts, image_hw or contexts.image_hw, settings, noise, think,
+                                       noise_generator(seed), on_step, timings, start, on_text)
 
-    def _think_and_generate(self, contexts: GuidanceContexts, image_hw: tuple[int, int], settings: InferenceSettings,
-                            noise: NoiseSource, think: bool, text_generator: torch.Generator, on_step,
-                            timings: dict, start: float, on_text: TextCallback | None = None) -> EditResult:
-        """The last step of an edit: optionally write the plan into the cond context, then denoise and decode."""
+    def think_and_generate(self, contexts: GuidanceContexts, image_hw: tuple[int, int], settings: InferenceSettings,
+                           noise: NoiseSource, think: bool, text_generator: torch.Generator, on_step,
+                           timings: dict, start: float, on_text: TextCallback | None = None) -> EditResult:
+        """The last step of an edit, on contexts a caller built (edits, turns, reflection rounds, given plans):
+        optionally write the plan into the cond context, then denoise and decode."""
         think_text = None
         if think:
             t0 = time.perf_counter()
@@ -259,7 +261,7 @@ class BagelInferencer:
 
     def start_turns(self, *, think: bool = False, seed: int = 0, **overrides) -> TurnState:
         """An empty multi-turn edit, for callers that decide each next instruction after seeing a result."""
-        settings = self._settings(overrides)
+        settings = self.resolve_settings(overrides)
         contexts = self.new_contexts(settings, for_generation=True)
         if think:
             contexts.add_system_prompt(THINK_GENERATION_SYSTEM_PROMPT)
@@ -274,15 +276,15 @@ class BagelInferencer:
         state.contexts.add_image(image, state.noise)
         state.contexts.add_text(instruction)
         timings = {"prefill_s": time.perf_counter() - start}
-        result = self._think_and_generate(state.contexts, state.contexts.image_hw, state.settings, state.noise,
-                                          state.think, noise_generator(state.seed + state.turns), on_step, timings,
-                                          start, on_text)
+        result = self.think_and_generate(state.contexts, state.contexts.image_hw, state.settings, state.noise,
+                                         state.think, noise_generator(state.seed + state.turns), on_step, timings,
+                                         start, on_text)
         state.turns += 1
         return result
 
     def understand(self, image: Image.Image, question: str, *, think: bool = False, seed: int = 0,
                    on_text: TextCallback | None = None, **overrides) -> str:
-        settings = self._settings(overrides)
+        settings = self.resolve_settings(overrides)
         contexts = self.new_contexts(settings, for_generation=False)
         if think:
             contexts.add_system_prompt(THINK_UNDERSTANDING_SYSTEM_PROMPT)

@@ -24,9 +24,9 @@ def plan_and_generate(inferencer: BagelInferencer, contexts: GuidanceContexts, s
     start = time.perf_counter() if start is None else start
     if thinking is not None:
         contexts.add_thinking(thinking)
-    result = inferencer._think_and_generate(contexts, contexts.image_hw, settings, noise, think and thinking is None,
-                                            text_generator or noise_generator(0), on_step,
-                                            {} if timings is None else timings, start)
+    result = inferencer.think_and_generate(contexts, contexts.image_hw, settings, noise, think and thinking is None,
+                                           text_generator or noise_generator(0), on_step,
+                                           {} if timings is None else timings, start)
     if thinking is not None:
         result.think_text = thinking
     return result

@@ -123,7 +123,7 @@ def reflect_and_edit(inferencer: BagelInferencer, image: Image.Image, instructio
         raise ValueError("the instruction is empty; say what to change")
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
-    settings = inferencer._settings(overrides)
+    settings = inferencer.resolve_settings(overrides)
     verdict_settings = dataclasses.replace(settings, max_think_token_n=max_verdict_tokens)
     noise = noise or NoiseSource(seed, inferencer.device)
     start = time.perf_counter()

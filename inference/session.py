@@ -198,7 +198,7 @@ def run_turn(inferencer: BagelInferencer, session: Session, instruction: str, *,
     if not instruction.strip():
         raise InputError("the instruction is empty; pass --instruction \"what to change\"")
     session.check_next_turn(starting=image is not None)
-    settings = inferencer._settings(overrides)
+    settings = inferencer.resolve_settings(overrides)
     thinking = cot.render() if isinstance(cot, MetaCoT) else cot
     thinks = think or thinking is not None
     noise = NoiseSource(seed, inferencer.device)
